@@ -1,0 +1,1 @@
+"""Shared contracts of netweave: events, subjects, streams, the product catalog. Pure data."""

@@ -1,0 +1,1 @@
+"""The inventory's I/O: its database, the built-in store, NetBox."""

@@ -1,0 +1,1 @@
+"""What each product needs from the inventory, decided without I/O."""

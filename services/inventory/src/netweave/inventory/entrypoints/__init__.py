@@ -1,0 +1,1 @@
+"""How the inventory is reached: the bus and a small HTTP API."""

@@ -1,0 +1,1 @@
+"""The order API's I/O: its database, the subscriptions read API."""

@@ -1,0 +1,1 @@
+"""How the order API is reached: HTTP (TMF641) and the bus."""

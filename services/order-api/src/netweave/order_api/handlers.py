@@ -1,0 +1,326 @@
+"""The order API's use cases: accept an order, and the process manager's reactions.
+
+Each function takes its ports as arguments. State changes and the events announcing
+them are written in one transaction (outbox); every bus handler is idempotent
+(inbox) and answers with ids derived from the event it handles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, exists, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from netweave.contracts.catalog import get_product
+from netweave.contracts.envelope import CloudEvent, answer_id, make_event
+from netweave.contracts.events import (
+    AcceptedItem,
+    Action,
+    EventPayload,
+    OrderAccepted,
+    OrderItemReleased,
+    OrderItemStateChanged,
+    OrderStateChanged,
+    SubscriptionChangeCompleted,
+    SubscriptionChangeFailed,
+)
+from netweave.order_api.adapters.db import OrderRepository, order_items, orders
+from netweave.order_api.domain.order import (
+    FINAL_ORDER_STATES,
+    ItemState,
+    Order,
+    OrderState,
+    Transition,
+)
+from netweave.order_api.domain.validation import RequestedItem, check_structure, resolve
+from netweave.order_api.ports import SubscriptionLookup
+from netweave.runtime.outbox import UnitOfWork, process_once
+
+log = logging.getLogger(__name__)
+
+SOURCE = "netweave/order-api"
+PROCESS_MANAGER = "order-api-orders"
+SETTLEMENTS = "order-api-subscriptions"
+
+UowFactory = Callable[[], UnitOfWork]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """A submitted order, out of its HTTP wrapping."""
+
+    fields: dict[str, Any]
+    customer_id: str
+    items: list[RequestedItem]
+    services: dict[str, dict[str, Any]]
+    idempotency_key: str | None = None
+    request_hash: str = ""
+
+
+class IdempotencyConflict(Exception):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def _replay_of(uow: UnitOfWork, new: NewOrder) -> str | None:
+    if not new.idempotency_key:
+        return None
+    found = await OrderRepository(uow.session).find_by_idempotency_key(new.idempotency_key)
+    if found is None:
+        return None
+    if found.request_hash != new.request_hash:
+        raise IdempotencyConflict(found.id)
+    return str(found.id)
+
+
+async def submit_order(
+    new: NewOrder,
+    *,
+    order_id: str,
+    lookup: SubscriptionLookup,
+    uow_factory: UowFactory,
+    max_items: int,
+) -> tuple[str, bool]:
+    """Validate and store an order (acknowledged); ``(id, created)``.
+
+    Raises ``OrderRefused`` with the reason, or ``IdempotencyConflict``.
+    """
+    if new.idempotency_key:
+        async with uow_factory() as uow:
+            replayed = await _replay_of(uow, new)
+        if replayed:
+            return replayed, False
+    checked = check_structure(new.items, max_items=max_items)
+    views = await lookup.views(checked.external_ids())
+    items = resolve(checked, views)
+    now = utcnow()
+    order = Order(
+        id=order_id, state=OrderState.ACKNOWLEDGED, items=items, customer_id=new.customer_id,
+        external_id=new.fields.get("external_id"),
+    )
+    row = {
+        **new.fields,
+        "id": order_id,
+        "customer_id": new.customer_id,
+        "state": order.state.value,
+        "order_date": now,
+        "updated_at": now,
+        "idempotency_key": new.idempotency_key,
+        "request_hash": new.request_hash,
+    }
+    accepted = OrderAccepted(
+        order_id=order_id,
+        customer_id=new.customer_id,
+        external_id=order.external_id,
+        items=tuple(
+            AcceptedItem(
+                item_id=it.item_id,
+                action=it.action,
+                product_id=it.product_id,
+                subscription_id=it.subscription_id,
+                depends_on=it.depends_on,
+            )
+            for it in items
+        ),
+    )
+    try:
+        async with uow_factory() as uow:
+            await OrderRepository(uow.session).add(order, row, new.services)
+            await uow.emit(make_event(accepted, source=SOURCE, correlation_id=order_id))
+    except IntegrityError:
+        # Two submissions with the same Idempotency-Key raced; the other one won.
+        async with uow_factory() as uow:
+            replayed = await _replay_of(uow, new)
+        if replayed:
+            return replayed, False
+        raise
+    log.info("order accepted", extra={"order_id": order_id, "items": len(items)})
+    return order_id, True
+
+
+# --- the process manager --------------------------------------------------------------
+
+
+async def _blocked_items(uow: UnitOfWork, order: Order) -> frozenset[str]:
+    """Waiting items of ``order`` whose subscription another order holds.
+
+    Held means: another order's item on the same subscription is in progress, or
+    waits in an order submitted earlier (first come, first served).
+    """
+    candidates = [
+        it for it in order.items if it.waiting and it.action in (Action.MODIFY, Action.DELETE)
+    ]
+    if not candidates:
+        return frozenset()
+    mine = (await uow.session.execute(select(orders.c.order_date).where(orders.c.id == order.id))).scalar_one()
+    other = aliased(orders)
+    waiting = [s.value for s in (ItemState.ACKNOWLEDGED, ItemState.PENDING, ItemState.HELD)]
+    blocked = set()
+    for it in candidates:
+        holder = exists().where(
+            order_items.c.subscription_id == it.subscription_id,
+            order_items.c.order_id != order.id,
+            other.c.id == order_items.c.order_id,
+            other.c.state.not_in([s.value for s in FINAL_ORDER_STATES]),
+            (order_items.c.state == ItemState.IN_PROGRESS.value)
+            | and_(order_items.c.state.in_(waiting), other.c.order_date < mine),
+        )
+        if (await uow.session.execute(select(holder))).scalar():
+            blocked.add(it.item_id)
+    return frozenset(blocked)
+
+
+def _event_id(cause: CloudEvent, payload: EventPayload, discriminator: str) -> str:
+    return answer_id(cause.id, f"{payload.event_type()}:{discriminator}")
+
+
+async def _announce(
+    uow: UnitOfWork, order: Order, transitions: list[Transition], cause: CloudEvent
+) -> None:
+    by_id = {it.item_id: it for it in order.items}
+    for t in transitions:
+        payload: EventPayload
+        if t.item_id is None:
+            payload = OrderStateChanged(
+                order_id=order.id,
+                external_id=order.external_id,
+                state=t.state,
+                previous_state=t.previous,
+                reason=t.reason,
+            )
+        else:
+            it = by_id[t.item_id]
+            payload = OrderItemStateChanged(
+                order_id=order.id,
+                item_id=it.item_id,
+                subscription_id=it.subscription_id,
+                action=it.action,
+                product_id=it.product_id,
+                state=t.state,
+                previous_state=t.previous,
+                reason=t.reason,
+            )
+        discriminator = f"{t.item_id or '-'}:{t.previous}:{t.state}"
+        await uow.emit(
+            make_event(
+                payload,
+                source=SOURCE,
+                causation=cause,
+                correlation_id=order.id,
+                event_id=_event_id(cause, payload, discriminator),
+            )
+        )
+
+
+async def _release(uow: UnitOfWork, order: Order, released: list[Any], cause: CloudEvent) -> None:
+    for it in released:
+        product = get_product(it.product_id)
+        payload = OrderItemReleased(
+            order_id=order.id,
+            item_id=it.item_id,
+            subscription_id=it.subscription_id,
+            action=it.action,
+            product_id=it.product_id,
+            product_type=product.product_type.value,
+            customer_id=order.customer_id,
+            characteristics=it.characteristics,
+        )
+        await uow.emit(
+            make_event(
+                payload,
+                source=SOURCE,
+                causation=cause,
+                correlation_id=order.id,
+                event_id=_event_id(cause, payload, it.item_id),
+            )
+        )
+
+
+async def _advance(uow: UnitOfWork, order: Order, cause: CloudEvent, now: datetime) -> None:
+    """Release what is ready in ``order``, persist, and announce every change."""
+    blocked = await _blocked_items(uow, order)
+    released = order.release_ready(now, blocked=blocked)
+    await OrderRepository(uow.session).save_states(order, now)
+    await _announce(uow, order, order.take_transitions(), cause)
+    await _release(uow, order, released, cause)
+
+
+async def on_order_accepted(event: CloudEvent, *, uow_factory: UowFactory) -> None:
+    accepted = event.payload_as(OrderAccepted)
+
+    async def effect(uow: UnitOfWork) -> None:
+        repo = OrderRepository(uow.session)
+        order = await repo.get(accepted.order_id, for_update=True)
+        if order is None or order.state != OrderState.ACKNOWLEDGED:
+            return
+        now = utcnow()
+        blocked = await _blocked_items(uow, order)
+        released = order.start(now, blocked=blocked)
+        await repo.save_states(order, now)
+        await _announce(uow, order, order.take_transitions(), event)
+        await _release(uow, order, released, event)
+
+    await process_once(uow_factory, PROCESS_MANAGER, event, effect)
+
+
+async def _wake_held(uow: UnitOfWork, subscription_id: str, cause: CloudEvent, now: datetime) -> None:
+    """Orders waiting for ``subscription_id`` get their turn, oldest first."""
+    rows = (
+        await uow.session.execute(
+            select(orders.c.id)
+            .join(order_items, order_items.c.order_id == orders.c.id)
+            .where(
+                order_items.c.subscription_id == subscription_id,
+                order_items.c.state == ItemState.HELD.value,
+            )
+            .order_by(orders.c.order_date)
+        )
+    ).all()
+    repo = OrderRepository(uow.session)
+    for order_id in dict.fromkeys(r.id for r in rows):
+        order = await repo.get(order_id, for_update=True)
+        if order is not None and not order.final:
+            await _advance(uow, order, cause, now)
+
+
+async def on_change_settled(event: CloudEvent, *, uow_factory: UowFactory) -> None:
+    """A subscription change finished: settle the item, release what it unblocks."""
+    payload = event.payload()
+    if not isinstance(payload, SubscriptionChangeCompleted | SubscriptionChangeFailed):
+        return
+    completed = isinstance(payload, SubscriptionChangeCompleted)
+    reason = None if completed else getattr(payload, "reason", None)
+
+    async def effect(uow: UnitOfWork) -> None:
+        repo = OrderRepository(uow.session)
+        order = await repo.get(payload.order_id, for_update=True)
+        if order is None:
+            log.warning("settlement for an unknown order", extra={"order_id": payload.order_id})
+            return
+        now = utcnow()
+        if not order.settle(payload.item_id, completed, now, reason):
+            return
+        await _advance(uow, order, event, now)
+        # Items that ended here (the settled one, dependents cancelled with it) free
+        # their subscriptions for orders waiting in held.
+        for subscription_id in sorted({it.subscription_id for it in order.items if it.final}):
+            await _wake_held(uow, subscription_id, event, now)
+
+    await process_once(uow_factory, SETTLEMENTS, event, effect)

@@ -1,0 +1,1 @@
+"""The provisioner's I/O: its database, the simulated network, LSO."""

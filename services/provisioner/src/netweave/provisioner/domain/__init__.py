@@ -1,0 +1,1 @@
+"""What the network should look like for each subscription, decided without I/O."""

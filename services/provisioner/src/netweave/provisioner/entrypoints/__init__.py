@@ -1,0 +1,1 @@
+"""How the provisioner is reached: the bus, its HTTP API and LSO's callbacks."""

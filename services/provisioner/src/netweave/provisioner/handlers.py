@@ -1,0 +1,275 @@
+"""The provisioner's reactions: configure, deconfigure, validate, finish jobs.
+
+Every network change is a job. A driver that knows the outcome at once (the
+simulator) finishes it in the same transaction; LSO finishes it later through its
+callback. A job with no outcome by its deadline is marked ``unknown`` and reconciled:
+the validate run decides whether the change happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import TypeAdapter
+from sqlalchemy import insert, select, update
+
+from netweave.contracts.envelope import CloudEvent, answer_id, make_event
+from netweave.contracts.events import (
+    Action,
+    EventPayload,
+    OrderItemCompensationRequested,
+    OrderItemReleased,
+    ProvisioningFailed,
+    ResourcesAllocated,
+    ServiceActivated,
+    ServiceDeactivated,
+    ServiceValidated,
+    ValidationRequested,
+)
+from netweave.provisioner.adapters.db import jobs, services
+from netweave.provisioner.domain.intent import AnyIntent, Intent, devices_of, intent_for
+from netweave.provisioner.ports import JobOutcome, JobSpec, NetworkDriver, Operation
+from netweave.runtime.outbox import UnitOfWork, UowFactory, process_once
+
+log = logging.getLogger(__name__)
+
+SOURCE = "netweave/provisioner"
+ORDERS_CONSUMER = "provisioner-orders"
+INVENTORY_CONSUMER = "provisioner-inventory"
+SUBSCRIPTIONS_CONSUMER = "provisioner-subscriptions"
+MAX_OUTPUT = 8000
+
+DriverFor = Callable[[UnitOfWork], NetworkDriver]
+_INTENT = TypeAdapter[AnyIntent](Intent)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _tail(text: str) -> str:
+    return text if len(text) <= MAX_OUTPUT else "...\n" + text[-MAX_OUTPUT:]
+
+
+async def _configured(uow: UnitOfWork, subscription_id: str) -> Any:
+    return (await uow.session.execute(select(services).where(services.c.subscription_id == subscription_id))).first()
+
+
+async def _start_job(
+    uow: UnitOfWork,
+    driver: NetworkDriver,
+    *,
+    cause: CloudEvent,
+    operation: Operation,
+    intent: AnyIntent,
+    subscription_id: str,
+    product_id: str,
+    order_id: str | None,
+    item_id: str | None,
+    action: Action | None,
+    previous: AnyIntent | None = None,
+    request_id: str | None = None,
+    timeout: timedelta,
+    new_token: Callable[[], str] | None = None,
+) -> None:
+    job_id = answer_id(cause.id, f"job:{operation}")
+    existing = (await uow.session.execute(select(jobs.c.job_id).where(jobs.c.job_id == job_id))).first()
+    if existing is not None:
+        return  # started by an earlier delivery; its outcome comes by callback
+    token = new_token() if new_token else None
+    now = utcnow()
+    await uow.session.execute(
+        insert(jobs).values(
+            job_id=job_id,
+            subscription_id=subscription_id,
+            order_id=order_id,
+            item_id=item_id,
+            action=action.value if action else None,
+            product_id=product_id,
+            operation=operation,
+            driver=driver.name,
+            state="running",
+            intent=intent.model_dump(mode="json"),
+            previous_intent=previous.model_dump(mode="json") if previous else None,
+            token_hash=token_hash(token) if token else None,
+            cause_event_id=cause.id,
+            correlation_id=cause.correlationid,
+            request_id=request_id,
+            started_at=now,
+            deadline_at=now + timeout,
+        )
+    )
+    outcome = await driver.run(JobSpec(job_id, operation, intent, previous, token))
+    if outcome is not None:
+        await finish_job(uow, job_id, outcome)
+
+
+def _answer(job: Any, outcome: JobOutcome) -> EventPayload:
+    if job.operation == "validate":
+        return ServiceValidated(
+            subscription_id=job.subscription_id,
+            request_id=job.request_id or job.job_id,
+            in_sync=outcome.succeeded and not outcome.differences,
+            differences=outcome.differences or (() if outcome.succeeded else (_tail(outcome.output),)),
+            driver=job.driver,
+        )
+    item = {
+        "order_id": job.order_id,
+        "item_id": job.item_id,
+        "subscription_id": job.subscription_id,
+        "action": job.action,
+        "product_id": job.product_id,
+    }
+    intent = _INTENT.validate_python(job.intent)
+    if not outcome.succeeded:
+        first_line = next((ln for ln in outcome.output.splitlines() if "FAILED" in ln or "fatal" in ln),
+                          outcome.output.strip().splitlines()[-1] if outcome.output.strip() else "no output")
+        what = "configuring" if job.operation == "apply" else "removing"
+        return ProvisioningFailed(
+            **item,
+            reason=f"{what} {', '.join(devices_of(intent))} failed ({job.driver}): {first_line.strip()[:300]}",
+            output=_tail(outcome.output),
+            job_id=job.job_id,
+        )
+    cls = ServiceActivated if job.operation == "apply" else ServiceDeactivated
+    return cls(**item, job_id=job.job_id, driver=job.driver, devices=devices_of(intent))
+
+
+async def finish_job(uow: UnitOfWork, job_id: str, outcome: JobOutcome) -> bool:
+    """Record a job's outcome and announce it; False if it was already finished."""
+    job = (await uow.session.execute(select(jobs).where(jobs.c.job_id == job_id).with_for_update())).first()
+    if job is None or job.state not in ("running", "unknown"):
+        return False
+    now = utcnow()
+    await uow.session.execute(
+        update(jobs)
+        .where(jobs.c.job_id == job_id)
+        .values(
+            state="succeeded" if outcome.succeeded else "failed",
+            output=_tail(outcome.output),
+            differences="\n".join(outcome.differences) or None,
+            finished_at=now,
+        )
+    )
+    if outcome.succeeded and job.operation in ("apply", "remove"):
+        await _remember(uow, job, now)
+    payload = _answer(job, outcome)
+    await uow.emit(
+        make_event(payload, source=SOURCE, causation_id=job.cause_event_id, correlation_id=job.correlation_id)
+    )
+    log.info("job finished", extra={"job_id": job_id, "operation": job.operation, "ok": outcome.succeeded})
+    return True
+
+
+async def _remember(uow: UnitOfWork, job: Any, now: datetime) -> None:
+    intent = _INTENT.validate_python(job.intent)
+    state = "active" if job.operation == "apply" else "removed"
+    values = {
+        "product_id": job.product_id,
+        "intent": job.intent,
+        "devices": list(devices_of(intent)),
+        "state": state,
+        "last_job_id": job.job_id,
+        "updated_at": now,
+    }
+    result = await uow.session.execute(
+        update(services).where(services.c.subscription_id == job.subscription_id).values(**values)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        await uow.session.execute(insert(services).values(subscription_id=job.subscription_id, **values))
+
+
+class Provisioner:
+    """The handlers, with their driver and settings bound."""
+
+    def __init__(
+        self,
+        uow_factory: UowFactory,
+        driver_for: DriverFor,
+        *,
+        job_timeout: timedelta,
+        new_token: Callable[[], str] | None = None,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.driver_for = driver_for
+        self.job_timeout = job_timeout
+        self.new_token = new_token
+
+    async def on_resources_allocated(self, event: CloudEvent) -> None:
+        alloc = event.payload_as(ResourcesAllocated)
+
+        async def effect(uow: UnitOfWork) -> None:
+            previous = None
+            if alloc.action == Action.MODIFY:
+                row = await _configured(uow, alloc.subscription_id)
+                previous = _INTENT.validate_python(row.intent) if row is not None else None
+            await _start_job(
+                uow, self.driver_for(uow), cause=event, operation="apply", intent=intent_for(alloc.resources),
+                previous=previous, subscription_id=alloc.subscription_id, product_id=alloc.product_id,
+                order_id=alloc.order_id, item_id=alloc.item_id, action=alloc.action, timeout=self.job_timeout,
+                new_token=self.new_token,
+            )
+
+        await process_once(self.uow_factory, INVENTORY_CONSUMER, event, effect)
+
+    async def on_order_event(self, event: CloudEvent) -> None:
+        """Delete items (and cancelled in-flight items) take the service off the network."""
+        payload = event.payload()
+        if isinstance(payload, OrderItemReleased) and payload.action == Action.DELETE:
+            item = payload
+        elif isinstance(payload, OrderItemCompensationRequested):
+            item = payload  # type: ignore[assignment]
+        else:
+            return
+
+        async def effect(uow: UnitOfWork) -> None:
+            row = await _configured(uow, item.subscription_id)
+            if row is None or row.state != "active":
+                await self._nothing_configured(uow, event, item)
+                return
+            await _start_job(
+                uow, self.driver_for(uow), cause=event, operation="remove",
+                intent=_INTENT.validate_python(row.intent), subscription_id=item.subscription_id,
+                product_id=item.product_id, order_id=item.order_id, item_id=item.item_id, action=item.action,
+                timeout=self.job_timeout, new_token=self.new_token,
+            )
+
+        await process_once(self.uow_factory, ORDERS_CONSUMER, event, effect)
+
+    async def _nothing_configured(self, uow: UnitOfWork, event: CloudEvent, item: Any) -> None:
+        # Nothing of it is on the network (it never got there, or is gone already):
+        # deactivation is immediate, so the inventory can release right away.
+        answer = ServiceDeactivated(
+            order_id=item.order_id, item_id=item.item_id, subscription_id=item.subscription_id,
+            action=item.action, product_id=item.product_id, job_id="none", driver="none", devices=(),
+        )
+        await uow.emit(make_event(answer, source=SOURCE, causation=event))
+
+    async def on_validation_requested(self, event: CloudEvent) -> None:
+        req = event.payload_as(ValidationRequested)
+
+        async def effect(uow: UnitOfWork) -> None:
+            row = await _configured(uow, req.subscription_id)
+            if row is None or row.state != "active":
+                answer = ServiceValidated(
+                    subscription_id=req.subscription_id, request_id=req.request_id, in_sync=False,
+                    differences=("nothing is configured for this subscription",), driver="none",
+                )
+                await uow.emit(make_event(answer, source=SOURCE, causation=event))
+                return
+            await _start_job(
+                uow, self.driver_for(uow), cause=event, operation="validate",
+                intent=_INTENT.validate_python(row.intent), subscription_id=req.subscription_id,
+                product_id=row.product_id, order_id=None, item_id=None, action=None,
+                request_id=req.request_id, timeout=self.job_timeout, new_token=self.new_token,
+            )
+
+        await process_once(self.uow_factory, SUBSCRIPTIONS_CONSUMER, event, effect)

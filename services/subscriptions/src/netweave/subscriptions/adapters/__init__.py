@@ -1,0 +1,1 @@
+"""The subscriptions service's I/O: its database."""

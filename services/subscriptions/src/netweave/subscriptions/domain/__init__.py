@@ -1,0 +1,1 @@
+"""Subscription lifecycle, product blocks and the dependency graph. No I/O."""

@@ -1,0 +1,1 @@
+"""How the subscriptions service is reached: the bus and its read API."""
