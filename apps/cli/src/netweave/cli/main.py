@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from netweave.cli import lab_cmd
 from netweave.cli.busadmin import init_bus
 from netweave.cli.client import ApiRefused, NetweaveClient
 from netweave.cli.demo import DemoFailed, run_demo
@@ -24,27 +25,52 @@ bus_app = typer.Typer(help="The NATS JetStream bus.", no_args_is_help=True)
 inventory_app = typer.Typer(help="The inventory.", no_args_is_help=True)
 app.add_typer(bus_app, name="bus")
 app.add_typer(inventory_app, name="inventory")
+app.add_typer(lab_cmd.app, name="lab", help="The lab network: network namespaces + FRR from clab/.")
 
 console = Console()
 err = Console(stderr=True)
 
-DataDir = Annotated[Path, typer.Option("--data-dir", envvar="NETWEAVE_DATA_DIR", help="where the stack keeps its state")]
-NatsUrl = Annotated[str | None, typer.Option("--nats-url", envvar="NETWEAVE_NATS_URL",
-                                             help="use this NATS instead of starting one")]
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", envvar="NETWEAVE_DATA_DIR", help="where the stack keeps its state")
+]
+NatsUrl = Annotated[
+    str | None,
+    typer.Option("--nats-url", envvar="NETWEAVE_NATS_URL", help="use this NATS instead of starting one"),
+]
 NatsPort = Annotated[int, typer.Option("--nats-port", help="port of the embedded nats-server")]
-HttpBase = Annotated[int, typer.Option("--http-port-base", help="order-api on this port, the others on the next three")]
-Postgres = Annotated[str | None, typer.Option("--postgres", envvar="NETWEAVE_POSTGRES_URL",
-                                              help="e.g. postgresql://postgres@127.0.0.1:5432 (one database per service)")]
+HttpBase = Annotated[
+    int, typer.Option("--http-port-base", help="order-api on this port, the others on the next three")
+]
+Postgres = Annotated[
+    str | None,
+    typer.Option(
+        "--postgres",
+        envvar="NETWEAVE_POSTGRES_URL",
+        help="e.g. postgresql://postgres@127.0.0.1:5432 (one database per service)",
+    ),
+]
 
 
 def _configure_cli_logging() -> None:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
 
-def _stack_config(data_dir: Path, nats_url: str | None, nats_port: int, http_base: int,
-                  postgres: str | None, env: dict[str, str] | None = None) -> StackConfig:
-    return StackConfig(data_dir=data_dir, nats_url=nats_url, nats_port=nats_port, http_base_port=http_base,
-                       postgres_url=postgres, env=env or {})
+def _stack_config(
+    data_dir: Path,
+    nats_url: str | None,
+    nats_port: int,
+    http_base: int,
+    postgres: str | None,
+    env: dict[str, str] | None = None,
+) -> StackConfig:
+    return StackConfig(
+        data_dir=data_dir,
+        nats_url=nats_url,
+        nats_port=nats_port,
+        http_base_port=http_base,
+        postgres_url=postgres,
+        env=env or {},
+    )
 
 
 def _print_urls(stack: Stack) -> None:
@@ -60,7 +86,9 @@ def _print_urls(stack: Stack) -> None:
     console.print(table)
 
 
-async def _run_until_signal(stack: Stack, work: Callable[[], Awaitable[int]] | None, keep_running: bool) -> int:
+async def _run_until_signal(
+    stack: Stack, work: Callable[[], Coroutine[Any, Any, int]] | None, keep_running: bool
+) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,7 +143,9 @@ def demo(
     nats_port: NatsPort = DEFAULT_NATS_PORT,
     http_port_base: HttpBase = DEFAULT_HTTP_BASE,
     postgres: Postgres = None,
-    keep_running: Annotated[bool, typer.Option("--keep-running", help="leave the stack up afterwards")] = False,
+    keep_running: Annotated[
+        bool, typer.Option("--keep-running", help="leave the stack up afterwards")
+    ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for each order")] = 300.0,
 ) -> None:
     """Start the stack, seed the inventory and run the lab scenario as orders."""
@@ -144,7 +174,9 @@ def demo(
 
 @bus_app.command("init")
 def bus_init(
-    nats_url: Annotated[str, typer.Option("--nats-url", envvar="NETWEAVE_NATS_URL")] = "nats://127.0.0.1:4222",
+    nats_url: Annotated[
+        str, typer.Option("--nats-url", envvar="NETWEAVE_NATS_URL")
+    ] = "nats://127.0.0.1:4222",
     replicas: Annotated[int, typer.Option(min=1, max=5, help="stream replicas (3 on a cluster)")] = 1,
     output: Annotated[str, typer.Option("--output", help="text or json")] = "text",
 ) -> None:
@@ -167,7 +199,9 @@ def bus_init(
 
 @inventory_app.command("seed")
 def inventory_seed(
-    url: Annotated[str, typer.Option("--url", envvar="NETWEAVE_INVENTORY_URL", help="the inventory service")] = "http://127.0.0.1:8081",
+    url: Annotated[
+        str, typer.Option("--url", envvar="NETWEAVE_INVENTORY_URL", help="the inventory service")
+    ] = "http://127.0.0.1:8081",
 ) -> None:
     """Create sites, roles, manufacturers, device types and prefixes (idempotent)."""
 

@@ -15,8 +15,12 @@ from netweave.contracts.events import ALL_EVENTS, EventPayload
 from netweave.contracts.streams import CONSUMERS, STREAMS
 
 _REF = "#/components/schemas/{model}"
-_OWNER_SERVICE = {"order": "order-api", "inventory": "inventory", "provisioning": "provisioner",
-                  "subscription": "subscriptions"}
+_OWNER_SERVICE = {
+    "order": "order-api",
+    "inventory": "inventory",
+    "provisioning": "provisioner",
+    "subscription": "subscriptions",
+}
 
 
 def _channel_id(cls: type[EventPayload]) -> str:
@@ -31,11 +35,26 @@ def channel_address(cls: type[EventPayload]) -> str:
     return cls.subject_for("{" + _parameter_name(cls) + "}")
 
 
+def _asyncapi_schema(node: Any) -> Any:
+    """JSON Schema as pydantic writes it, in AsyncAPI's schema dialect.
+
+    AsyncAPI's ``discriminator`` is the property name, not OpenAPI's object.
+    """
+    if isinstance(node, dict):
+        out = {k: _asyncapi_schema(v) for k, v in node.items()}
+        if isinstance(out.get("discriminator"), dict):
+            out["discriminator"] = out["discriminator"]["propertyName"]
+        return out
+    if isinstance(node, list):
+        return [_asyncapi_schema(v) for v in node]
+    return node
+
+
 def _schemas() -> dict[str, Any]:
     models: list[tuple[type[Any], Any]] = [(cls, "validation") for cls in ALL_EVENTS]
     models.append((CloudEvent, "validation"))
     _, top = models_json_schema(models, ref_template=_REF)
-    return dict(top.get("$defs", {}))
+    return dict(_asyncapi_schema(top.get("$defs", {})))
 
 
 def _message(cls: type[EventPayload]) -> dict[str, Any]:

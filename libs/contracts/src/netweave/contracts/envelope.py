@@ -7,6 +7,7 @@ requires for extension names.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -41,7 +42,7 @@ class CloudEvent(BaseModel):
         """The typed payload, chosen by the event type."""
         return payload_class_for_type(self.type).model_validate(self.data)
 
-    def payload_as(self, cls: type[P]) -> P:
+    def payload_as(self, cls: builtins.type[P]) -> P:
         if cls.event_type() != self.type:
             raise ValueError(f"event {self.id} is {self.type}, not {cls.event_type()}")
         return cls.model_validate(self.data)

@@ -128,8 +128,7 @@ class OrderItemCompensationRequested(ItemEvent):
     OWNER, AGGREGATE, NAME = "order", "item", "compensation_requested"
     ENTITY_FIELD: ClassVar[str] = "order_id"
     SUMMARY = (
-        "An in-flight item of a cancelled order must be undone: network change "
-        "removed, resources released."
+        "An in-flight item of a cancelled order must be undone: network change removed, resources released."
     )
 
     reason: str
@@ -269,10 +268,7 @@ class SubscriptionChangeFailed(EventPayload):
         "failed",
         "subscription_id",
     )
-    SUMMARY = (
-        "An order item's change failed; compensation (if any) is done before this "
-        "is published."
-    )
+    SUMMARY = "An order item's change failed; compensation (if any) is done before this is published."
 
     subscription_id: str
     order_id: str
@@ -363,4 +359,3 @@ def payload_class_for_type(event_type: str) -> type[EventPayload]:
 
 def events_of_owner(owner: str) -> tuple[type[EventPayload], ...]:
     return tuple(cls for cls in ALL_EVENTS if owner == cls.OWNER)
-

@@ -118,20 +118,21 @@ class Bus:
     async def publish(self, event: CloudEvent, *, timeout: float = 5.0) -> PubAck:
         return await self.publish_raw(event.nats_subject, event.to_json(), event.id, timeout=timeout)
 
-    async def publish_raw(
-        self, subject: str, payload: bytes, msg_id: str, *, timeout: float = 5.0
-    ) -> PubAck:
+    async def publish_raw(self, subject: str, payload: bytes, msg_id: str, *, timeout: float = 5.0) -> PubAck:
         try:
-            return await self.js.publish(
-                subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id}
-            )
+            return await self.js.publish(subject, payload, timeout=timeout, headers={"Nats-Msg-Id": msg_id})
         except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
             raise TransientError(f"publish to {subject} failed: {exc}") from exc
 
-    async def close(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self._nc.drain()
+    async def close(self, *, drain_timeout: float = 5.0) -> None:
+        """Drain (flush what is published, let subscriptions finish), then close."""
+        nc = self._nc
+        if nc is not None and not nc.is_closed:
+            try:
+                await asyncio.wait_for(nc.drain(), drain_timeout)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await nc.close()
         self._nc = None
         self._js = None
 
@@ -163,6 +164,7 @@ class ConsumerRunner:
         self.fetch_timeout = fetch_timeout
         self._stopping = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._sub: JetStreamContext.PullSubscription | None = None
         self.bound = False
 
     @property
@@ -173,6 +175,7 @@ class ConsumerRunner:
         sub = await self._bind()
         if sub is None:
             return
+        self._sub = sub
         while not self._stopping.is_set():
             free = self.concurrency - len(self._inflight)
             if free <= 0:
@@ -266,7 +269,9 @@ class ConsumerRunner:
             )
             await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
             return
-        delay = exc.delay if transient and exc.delay is not None else redelivery_delay(deliveries)
+        delay = redelivery_delay(deliveries)
+        if isinstance(exc, TransientError) and exc.delay is not None:
+            delay = exc.delay
         if transient:
             log.warning(
                 "transient failure, will retry",
@@ -309,3 +314,7 @@ class ConsumerRunner:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
             for task in pending:
                 task.cancel()
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None

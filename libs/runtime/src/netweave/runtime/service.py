@@ -174,8 +174,9 @@ class ServiceRuntime:
             await self.stop()
 
 
-def create_service_app(runtime: ServiceRuntime, *, title: str, version: str = "0.1.0",
-                       description: str = "") -> FastAPI:
+def create_service_app(
+    runtime: ServiceRuntime, *, title: str, version: str = "0.1.0", description: str = ""
+) -> FastAPI:
     app = FastAPI(title=title, version=version, description=description, lifespan=runtime.lifespan)
     install_error_handlers(app)
     app.include_router(health_router(runtime.checks))

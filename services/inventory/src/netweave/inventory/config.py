@@ -21,7 +21,9 @@ class InventorySettings(ServiceSettings):
     netbox_url: str | None = None
     netbox_token: SecretStr | None = None
     netbox_timeout_seconds: float = Field(default=10.0, gt=0)
-    netbox_retries: int = Field(default=3, ge=0, description="retries of one NetBox call on 5xx/connection errors")
+    netbox_retries: int = Field(
+        default=3, ge=0, description="retries of one NetBox call on 5xx/connection errors"
+    )
     unreachable_deadline_seconds: float = Field(
         default=300.0,
         gt=0,

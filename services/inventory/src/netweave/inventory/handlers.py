@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 
@@ -90,7 +90,9 @@ def _past_deadline(event: CloudEvent, deadline: timedelta) -> bool:
     return utcnow() - event.time > deadline
 
 
-async def _record_allocation(uow: UnitOfWork, item: OrderItemReleased, store: str, resources: Resources) -> None:
+async def _record_allocation(
+    uow: UnitOfWork, item: OrderItemReleased, store: str, resources: Resources
+) -> None:
     values = {
         "allocation_key": allocation_key(item.order_id, item.item_id),
         "product_id": item.product_id,
@@ -99,7 +101,9 @@ async def _record_allocation(uow: UnitOfWork, item: OrderItemReleased, store: st
         "resources": resources.model_dump(mode="json"),
     }
     found = (
-        await uow.session.execute(select(allocations.c.subscription_id).where(allocations.c.subscription_id == item.subscription_id))
+        await uow.session.execute(
+            select(allocations.c.subscription_id).where(allocations.c.subscription_id == item.subscription_id)
+        )
     ).first()
     if found is None:
         await uow.session.execute(
@@ -131,7 +135,8 @@ async def on_item_released(
                 raise TransientError(f"{store.name} unreachable: {exc}") from exc
             since = event.time.isoformat(timespec="seconds")
             answer = AllocationFailed(
-                **_item_fields(item), code="storeUnreachable",
+                **_item_fields(item),
+                code="storeUnreachable",
                 reason=f"{store.name} unreachable since {since}: {exc}",
             )
         else:
@@ -146,7 +151,7 @@ async def _release(
     event: CloudEvent,
     item: ItemEvent,
     *,
-    cause: str,
+    cause: Literal["terminate", "compensation"],
     reason: str | None,
     uow_factory: UowFactory,
     store_for: StoreFor,
@@ -165,7 +170,10 @@ async def _release(
             .values(state="released", released_at=utcnow())
         )
         answer = ResourcesReleased(
-            **_item_fields(item), cause=cause, reason=reason, released=released  # type: ignore[arg-type]
+            **_item_fields(item),
+            cause=cause,
+            reason=reason,
+            released=released,
         )
         await uow.emit(make_event(answer, source=SOURCE, causation=event))
 
@@ -178,19 +186,44 @@ async def on_provisioning_event(event: CloudEvent, *, uow_factory: UowFactory, s
     if isinstance(payload, ProvisioningFailed):
         if payload.action != Action.ADD:
             return  # a failed modify/delete leaves the allocation as it was
-        await _release(event, payload, cause="compensation", reason=payload.reason, uow_factory=uow_factory,
-                       store_for=store_for, consumer=PROVISIONING_CONSUMER)
+        await _release(
+            event,
+            payload,
+            cause="compensation",
+            reason=payload.reason,
+            uow_factory=uow_factory,
+            store_for=store_for,
+            consumer=PROVISIONING_CONSUMER,
+        )
     elif isinstance(payload, ServiceDeactivated):
-        cause = "terminate" if payload.action == Action.DELETE else "compensation"
+        cause: Literal["terminate", "compensation"] = (
+            "terminate" if payload.action == Action.DELETE else "compensation"
+        )
         reason = None if cause == "terminate" else "order cancelled"
-        await _release(event, payload, cause=cause, reason=reason, uow_factory=uow_factory,
-                       store_for=store_for, consumer=PROVISIONING_CONSUMER)
+        await _release(
+            event,
+            payload,
+            cause=cause,
+            reason=reason,
+            uow_factory=uow_factory,
+            store_for=store_for,
+            consumer=PROVISIONING_CONSUMER,
+        )
 
 
-async def on_compensation_requested(event: CloudEvent, *, uow_factory: UowFactory, store_for: StoreFor) -> None:
+async def on_compensation_requested(
+    event: CloudEvent, *, uow_factory: UowFactory, store_for: StoreFor
+) -> None:
     """A cancelled item that never reached the network: give back what it holds."""
     payload = event.payload_as(OrderItemCompensationRequested)
     if payload.action != Action.ADD:
         return
-    await _release(event, payload, cause="compensation", reason=payload.reason, uow_factory=uow_factory,
-                   store_for=store_for, consumer=ORDERS_CONSUMER)
+    await _release(
+        event,
+        payload,
+        cause="compensation",
+        reason=payload.reason,
+        uow_factory=uow_factory,
+        store_for=store_for,
+        consumer=ORDERS_CONSUMER,
+    )

@@ -31,7 +31,9 @@ class OrderApi:
         return f"http://{self.settings.http_host}:{self.settings.http_port}"
 
 
-def create_app(settings: OrderApiSettings | None = None, *, lookup: SubscriptionLookup | None = None) -> FastAPI:
+def create_app(
+    settings: OrderApiSettings | None = None, *, lookup: SubscriptionLookup | None = None
+) -> FastAPI:
     settings = settings or OrderApiSettings()
     runtime = ServiceRuntime(SERVICE, settings, MIGRATIONS, inbox, outbox)
     client = HttpSubscriptionLookup(settings.subscriptions_url) if lookup is None else None

@@ -112,7 +112,10 @@ async def submit_order(
     items = resolve(checked, views)
     now = utcnow()
     order = Order(
-        id=order_id, state=OrderState.ACKNOWLEDGED, items=items, customer_id=new.customer_id,
+        id=order_id,
+        state=OrderState.ACKNOWLEDGED,
+        items=items,
+        customer_id=new.customer_id,
         external_id=new.fields.get("external_id"),
     )
     row = {
@@ -164,12 +167,12 @@ async def _blocked_items(uow: UnitOfWork, order: Order) -> frozenset[str]:
     Held means: another order's item on the same subscription is in progress, or
     waits in an order submitted earlier (first come, first served).
     """
-    candidates = [
-        it for it in order.items if it.waiting and it.action in (Action.MODIFY, Action.DELETE)
-    ]
+    candidates = [it for it in order.items if it.waiting and it.action in (Action.MODIFY, Action.DELETE)]
     if not candidates:
         return frozenset()
-    mine = (await uow.session.execute(select(orders.c.order_date).where(orders.c.id == order.id))).scalar_one()
+    mine = (
+        await uow.session.execute(select(orders.c.order_date).where(orders.c.id == order.id))
+    ).scalar_one()
     other = aliased(orders)
     waiting = [s.value for s in (ItemState.ACKNOWLEDGED, ItemState.PENDING, ItemState.HELD)]
     blocked = set()
@@ -191,9 +194,7 @@ def _event_id(cause: CloudEvent, payload: EventPayload, discriminator: str) -> s
     return answer_id(cause.id, f"{payload.event_type()}:{discriminator}")
 
 
-async def _announce(
-    uow: UnitOfWork, order: Order, transitions: list[Transition], cause: CloudEvent
-) -> None:
+async def _announce(uow: UnitOfWork, order: Order, transitions: list[Transition], cause: CloudEvent) -> None:
     by_id = {it.item_id: it for it in order.items}
     for t in transitions:
         payload: EventPayload

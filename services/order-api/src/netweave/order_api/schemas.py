@@ -60,7 +60,9 @@ class ServiceSpecificationRef(TmfModel):
 
 
 class ServiceRefOrValue(TmfModel):
-    id: str | None = Field(default=None, description="the subscription (service) id; required for modify and delete")
+    id: str | None = Field(
+        default=None, description="the subscription (service) id; required for modify and delete"
+    )
     href: str | None = None
     name: str | None = None
     description: str | None = Field(default=None, max_length=500)

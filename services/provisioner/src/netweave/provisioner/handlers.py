@@ -60,7 +60,9 @@ def _tail(text: str) -> str:
 
 
 async def _configured(uow: UnitOfWork, subscription_id: str) -> Any:
-    return (await uow.session.execute(select(services).where(services.c.subscription_id == subscription_id))).first()
+    return (
+        await uow.session.execute(select(services).where(services.c.subscription_id == subscription_id))
+    ).first()
 
 
 async def _start_job(
@@ -130,12 +132,15 @@ def _answer(job: Any, outcome: JobOutcome) -> EventPayload:
     }
     intent = _INTENT.validate_python(job.intent)
     if not outcome.succeeded:
-        first_line = next((ln for ln in outcome.output.splitlines() if "FAILED" in ln or "fatal" in ln),
-                          outcome.output.strip().splitlines()[-1] if outcome.output.strip() else "no output")
+        first_line = next(
+            (ln for ln in outcome.output.splitlines() if "FAILED" in ln or "fatal" in ln),
+            outcome.output.strip().splitlines()[-1] if outcome.output.strip() else "no output",
+        )
         what = "configuring" if job.operation == "apply" else "removing"
         return ProvisioningFailed(
             **item,
-            reason=f"{what} {', '.join(devices_of(intent))} failed ({job.driver}): {first_line.strip()[:300]}",
+            reason=f"{what} {', '.join(devices_of(intent))} failed ({job.driver}): "
+            f"{first_line.strip()[:300]}",
             output=_tail(outcome.output),
             job_id=job.job_id,
         )
@@ -212,9 +217,18 @@ class Provisioner:
                 row = await _configured(uow, alloc.subscription_id)
                 previous = _INTENT.validate_python(row.intent) if row is not None else None
             await _start_job(
-                uow, self.driver_for(uow), cause=event, operation="apply", intent=intent_for(alloc.resources),
-                previous=previous, subscription_id=alloc.subscription_id, product_id=alloc.product_id,
-                order_id=alloc.order_id, item_id=alloc.item_id, action=alloc.action, timeout=self.job_timeout,
+                uow,
+                self.driver_for(uow),
+                cause=event,
+                operation="apply",
+                intent=intent_for(alloc.resources),
+                previous=previous,
+                subscription_id=alloc.subscription_id,
+                product_id=alloc.product_id,
+                order_id=alloc.order_id,
+                item_id=alloc.item_id,
+                action=alloc.action,
+                timeout=self.job_timeout,
                 new_token=self.new_token,
             )
 
@@ -236,10 +250,18 @@ class Provisioner:
                 await self._nothing_configured(uow, event, item)
                 return
             await _start_job(
-                uow, self.driver_for(uow), cause=event, operation="remove",
-                intent=_INTENT.validate_python(row.intent), subscription_id=item.subscription_id,
-                product_id=item.product_id, order_id=item.order_id, item_id=item.item_id, action=item.action,
-                timeout=self.job_timeout, new_token=self.new_token,
+                uow,
+                self.driver_for(uow),
+                cause=event,
+                operation="remove",
+                intent=_INTENT.validate_python(row.intent),
+                subscription_id=item.subscription_id,
+                product_id=item.product_id,
+                order_id=item.order_id,
+                item_id=item.item_id,
+                action=item.action,
+                timeout=self.job_timeout,
+                new_token=self.new_token,
             )
 
         await process_once(self.uow_factory, ORDERS_CONSUMER, event, effect)
@@ -248,8 +270,14 @@ class Provisioner:
         # Nothing of it is on the network (it never got there, or is gone already):
         # deactivation is immediate, so the inventory can release right away.
         answer = ServiceDeactivated(
-            order_id=item.order_id, item_id=item.item_id, subscription_id=item.subscription_id,
-            action=item.action, product_id=item.product_id, job_id="none", driver="none", devices=(),
+            order_id=item.order_id,
+            item_id=item.item_id,
+            subscription_id=item.subscription_id,
+            action=item.action,
+            product_id=item.product_id,
+            job_id="none",
+            driver="none",
+            devices=(),
         )
         await uow.emit(make_event(answer, source=SOURCE, causation=event))
 
@@ -260,16 +288,28 @@ class Provisioner:
             row = await _configured(uow, req.subscription_id)
             if row is None or row.state != "active":
                 answer = ServiceValidated(
-                    subscription_id=req.subscription_id, request_id=req.request_id, in_sync=False,
-                    differences=("nothing is configured for this subscription",), driver="none",
+                    subscription_id=req.subscription_id,
+                    request_id=req.request_id,
+                    in_sync=False,
+                    differences=("nothing is configured for this subscription",),
+                    driver="none",
                 )
                 await uow.emit(make_event(answer, source=SOURCE, causation=event))
                 return
             await _start_job(
-                uow, self.driver_for(uow), cause=event, operation="validate",
-                intent=_INTENT.validate_python(row.intent), subscription_id=req.subscription_id,
-                product_id=row.product_id, order_id=None, item_id=None, action=None,
-                request_id=req.request_id, timeout=self.job_timeout, new_token=self.new_token,
+                uow,
+                self.driver_for(uow),
+                cause=event,
+                operation="validate",
+                intent=_INTENT.validate_python(row.intent),
+                subscription_id=req.subscription_id,
+                product_id=row.product_id,
+                order_id=None,
+                item_id=None,
+                action=None,
+                request_id=req.request_id,
+                timeout=self.job_timeout,
+                new_token=self.new_token,
             )
 
         await process_once(self.uow_factory, SUBSCRIPTIONS_CONSUMER, event, effect)

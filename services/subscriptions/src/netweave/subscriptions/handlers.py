@@ -79,11 +79,14 @@ class Projection:
 
     async def set(self, subscription_id: str, **values: Any) -> None:
         await self.session.execute(
-            update(subscriptions).where(subscriptions.c.id == subscription_id).values(updated_at=self.now, **values)
+            update(subscriptions)
+            .where(subscriptions.c.id == subscription_id)
+            .values(updated_at=self.now, **values)
         )
 
-    async def note(self, subscription_id: str, summary: str, order_id: str | None = None,
-                   item_id: str | None = None) -> None:
+    async def note(
+        self, subscription_id: str, summary: str, order_id: str | None = None, item_id: str | None = None
+    ) -> None:
         exists = (
             await self.session.execute(
                 select(history.c.id).where(
@@ -94,16 +97,30 @@ class Projection:
         if exists is None:
             await self.session.execute(
                 insert(history).values(
-                    subscription_id=subscription_id, event_id=self.event.id, event_type=self.event.type,
-                    order_id=order_id, item_id=item_id, occurred_at=self.event.time, summary=summary,
+                    subscription_id=subscription_id,
+                    event_id=self.event.id,
+                    event_type=self.event.type,
+                    order_id=order_id,
+                    item_id=item_id,
+                    occurred_at=self.event.time,
+                    summary=summary,
                 )
             )
 
     async def emit(self, payload: EventPayload) -> None:
         await self.uow.emit(make_event(payload, source=SOURCE, causation=self.event))
 
-    async def move(self, row: Any, target: S, *, reason: str | None = None, order_id: str | None = None,
-                   item_id: str | None = None, block: dict[str, Any] | None = None, **values: Any) -> bool:
+    async def move(
+        self,
+        row: Any,
+        target: S,
+        *,
+        reason: str | None = None,
+        order_id: str | None = None,
+        item_id: str | None = None,
+        block: dict[str, Any] | None = None,
+        **values: Any,
+    ) -> bool:
         """Change status if the lifecycle allows it and the block meets the new status."""
         current = S(row.status)
         if current == target:
@@ -118,8 +135,12 @@ class Projection:
         effective = block if block is not None else row.block
         missing = missing_for(target, product.definition.block, effective)
         if missing:
-            log.warning("transition refused: fields missing", extra={"subscription_id": row.id, "missing": missing})
-            await self.note(row.id, f"refused: {current} -> {target} needs {', '.join(missing)}", order_id, item_id)
+            log.warning(
+                "transition refused: fields missing", extra={"subscription_id": row.id, "missing": missing}
+            )
+            await self.note(
+                row.id, f"refused: {current} -> {target} needs {', '.join(missing)}", order_id, item_id
+            )
             return False
         if block is not None:
             values["block"] = block
@@ -128,11 +149,18 @@ class Projection:
         if target == S.TERMINATED:
             values["end_date"] = self.now
         await self.set(row.id, status=target.value, **values)
-        await self.note(row.id, f"{current} -> {target}" + (f": {reason}" if reason else ""), order_id, item_id)
+        await self.note(
+            row.id, f"{current} -> {target}" + (f": {reason}" if reason else ""), order_id, item_id
+        )
         await self.emit(
             SubscriptionLifecycleChanged(
-                subscription_id=row.id, product_id=row.product_id, customer_id=row.customer_id,
-                status=target.value, previous_status=current.value, order_id=order_id, item_id=item_id,
+                subscription_id=row.id,
+                product_id=row.product_id,
+                customer_id=row.customer_id,
+                status=target.value,
+                previous_status=current.value,
+                order_id=order_id,
+                item_id=item_id,
                 reason=reason,
             )
         )
@@ -142,8 +170,11 @@ class Projection:
         """Tell the order API the item's change is over, and unlock the subscription."""
         await self.set(item.subscription_id, locked_by_order=None, locked_by_item=None)
         common = {
-            "subscription_id": item.subscription_id, "order_id": item.order_id, "item_id": item.item_id,
-            "action": item.action, "status": status,
+            "subscription_id": item.subscription_id,
+            "order_id": item.order_id,
+            "item_id": item.item_id,
+            "action": item.action,
+            "status": status,
         }
         if reason is None:
             await self.emit(SubscriptionChangeCompleted(**common))
@@ -152,7 +183,9 @@ class Projection:
 
     def locked_by_other(self, row: Any, item: ItemEvent) -> bool:
         return row.locked_by_order is not None and (row.locked_by_order, row.locked_by_item) != (
-            item.order_id, item.item_id)
+            item.order_id,
+            item.item_id,
+        )
 
     # --- order events ------------------------------------------------------------------
 
@@ -162,9 +195,16 @@ class Projection:
             return
         row = await self.require(item.subscription_id)
         pending = item.characteristics if item.action == Action.MODIFY else None
-        await self.set(row.id, in_sync=False, locked_by_order=item.order_id, locked_by_item=item.item_id,
-                       pending_inputs=pending)
-        await self.note(row.id, f"{item.action} started by order {item.order_id}", item.order_id, item.item_id)
+        await self.set(
+            row.id,
+            in_sync=False,
+            locked_by_order=item.order_id,
+            locked_by_item=item.item_id,
+            pending_inputs=pending,
+        )
+        await self.note(
+            row.id, f"{item.action} started by order {item.order_id}", item.order_id, item.item_id
+        )
 
     async def _create(self, item: OrderItemReleased) -> None:
         if await self.get(item.subscription_id) is not None:
@@ -173,22 +213,40 @@ class Projection:
         form = product.validate_form(item.characteristics)
         await self.session.execute(
             insert(subscriptions).values(
-                id=item.subscription_id, product_id=product.id, product_type=product.product_type.value,
-                customer_id=item.customer_id, status=S.INITIAL.value, in_sync=False,
-                locked_by_order=item.order_id, locked_by_item=item.item_id, dependency_state="ok",
-                description=f"{product.name} for {item.customer_id}", inputs=item.characteristics,
-                block=build_block(product, item.characteristics), created_at=self.now, updated_at=self.now,
+                id=item.subscription_id,
+                product_id=product.id,
+                product_type=product.product_type.value,
+                customer_id=item.customer_id,
+                status=S.INITIAL.value,
+                in_sync=False,
+                locked_by_order=item.order_id,
+                locked_by_item=item.item_id,
+                dependency_state="ok",
+                description=f"{product.name} for {item.customer_id}",
+                inputs=item.characteristics,
+                block=build_block(product, item.characteristics),
+                created_at=self.now,
+                updated_at=self.now,
             )
         )
-        edges = [{"subscription_id": item.subscription_id, "depends_on_id": r.value, "path": r.path}
-                 for r in references_in(form)]
+        edges = [
+            {"subscription_id": item.subscription_id, "depends_on_id": r.value, "path": r.path}
+            for r in references_in(form)
+        ]
         if edges:
             await self.session.execute(insert(dependencies), edges)
-        await self.note(item.subscription_id, f"created by order {item.order_id}", item.order_id, item.item_id)
+        await self.note(
+            item.subscription_id, f"created by order {item.order_id}", item.order_id, item.item_id
+        )
         await self.emit(
             SubscriptionLifecycleChanged(
-                subscription_id=item.subscription_id, product_id=product.id, customer_id=item.customer_id,
-                status=S.INITIAL.value, previous_status=None, order_id=item.order_id, item_id=item.item_id,
+                subscription_id=item.subscription_id,
+                product_id=product.id,
+                customer_id=item.customer_id,
+                status=S.INITIAL.value,
+                previous_status=None,
+                order_id=item.order_id,
+                item_id=item.item_id,
             )
         )
 
@@ -205,14 +263,23 @@ class Projection:
             await self.note(row.id, "resources allocated (late)", alloc.order_id, alloc.item_id)
             return
         block = build_block(get_product(row.product_id), row.inputs, alloc.resources)
-        await self.move(row, S.PROVISIONING, order_id=alloc.order_id, item_id=alloc.item_id, block=block,
-                        resources=resources, reason=f"resources allocated in {alloc.store}")
+        await self.move(
+            row,
+            S.PROVISIONING,
+            order_id=alloc.order_id,
+            item_id=alloc.item_id,
+            block=block,
+            resources=resources,
+            reason=f"resources allocated in {alloc.store}",
+        )
 
     async def allocation_failed(self, failed: AllocationFailed) -> None:
         row = await self.require(failed.subscription_id)
         reason = f"allocation failed: {failed.reason}"
         if failed.action == Action.ADD:
-            await self.move(row, S.TERMINATED, reason=reason, order_id=failed.order_id, item_id=failed.item_id)
+            await self.move(
+                row, S.TERMINATED, reason=reason, order_id=failed.order_id, item_id=failed.item_id
+            )
         else:
             await self.set(row.id, in_sync=True, pending_inputs=None, pending_resources=None)
             await self.note(row.id, reason, failed.order_id, failed.item_id)
@@ -222,13 +289,20 @@ class Projection:
     async def resources_released(self, rel: ResourcesReleased) -> None:
         row = await self.require(rel.subscription_id)
         if rel.cause == "terminate":
-            await self.move(row, S.TERMINATED, reason="terminated", order_id=rel.order_id, item_id=rel.item_id,
-                            in_sync=True)
+            await self.move(
+                row,
+                S.TERMINATED,
+                reason="terminated",
+                order_id=rel.order_id,
+                item_id=rel.item_id,
+                in_sync=True,
+            )
             await self.settle(rel, status=S.TERMINATED.value)
             return
         reason = rel.reason or "compensated"
-        await self.move(row, S.TERMINATED, reason=f"rolled back: {reason}", order_id=rel.order_id,
-                        item_id=rel.item_id)
+        await self.move(
+            row, S.TERMINATED, reason=f"rolled back: {reason}", order_id=rel.order_id, item_id=rel.item_id
+        )
         await self.set(row.id, reason=reason)
         await self.settle(rel, status=S.TERMINATED.value, reason=reason)
 
@@ -241,8 +315,17 @@ class Projection:
             inputs = row.pending_inputs or row.inputs
             resources = row.pending_resources or row.resources
             block = build_block(product, inputs, _resources(resources), act.job_id)
-            await self.set(row.id, inputs=inputs, resources=resources, block=block, pending_inputs=None,
-                           pending_resources=None, in_sync=True, nrm_id=act.job_id, reason=None)
+            await self.set(
+                row.id,
+                inputs=inputs,
+                resources=resources,
+                block=block,
+                pending_inputs=None,
+                pending_resources=None,
+                in_sync=True,
+                nrm_id=act.job_id,
+                reason=None,
+            )
             await self.note(row.id, f"modified on {', '.join(act.devices)}", act.order_id, act.item_id)
             await self.settle(act, status=row.status)
             return
@@ -252,8 +335,16 @@ class Projection:
             await self.note(row.id, f"activation ignored in status {row.status}", act.order_id, act.item_id)
             return
         block = build_block(product, row.inputs, _resources(row.resources), act.job_id)
-        moved = await self.move(row, S.ACTIVE, order_id=act.order_id, item_id=act.item_id, block=block,
-                                in_sync=True, nrm_id=act.job_id, reason=None)
+        moved = await self.move(
+            row,
+            S.ACTIVE,
+            order_id=act.order_id,
+            item_id=act.item_id,
+            block=block,
+            in_sync=True,
+            nrm_id=act.job_id,
+            reason=None,
+        )
         if moved:
             await self.settle(act, status=S.ACTIVE.value)
 
@@ -266,7 +357,9 @@ class Projection:
         await self.note(row.id, f"provisioning failed: {failed.reason}", failed.order_id, failed.item_id)
         if failed.action == Action.ADD:
             return  # settled when the inventory has given the resources back
-        await self.set(row.id, in_sync=False, reason=failed.reason, pending_inputs=None, pending_resources=None)
+        await self.set(
+            row.id, in_sync=False, reason=failed.reason, pending_inputs=None, pending_resources=None
+        )
         await self.settle(failed, status=row.status, reason=failed.reason)
 
     async def validated(self, verdict: ServiceValidated) -> None:
@@ -276,8 +369,12 @@ class Projection:
         summary = "in sync" if verdict.in_sync else "out of sync: " + "; ".join(verdict.differences[:5])
         values: dict[str, Any] = {
             "last_validated_at": self.now,
-            "last_validation": {"in_sync": verdict.in_sync, "differences": list(verdict.differences),
-                                "request_id": verdict.request_id, "driver": verdict.driver},
+            "last_validation": {
+                "in_sync": verdict.in_sync,
+                "differences": list(verdict.differences),
+                "request_id": verdict.request_id,
+                "driver": verdict.driver,
+            },
         }
         if row.locked_by_order is None:
             values["in_sync"] = verdict.in_sync
@@ -314,4 +411,3 @@ async def apply_event(event: CloudEvent, *, consumer: str, uow_factory: UowFacto
         await apply(Projection(uow, event), payload)
 
     await process_once(uow_factory, consumer, event, effect)
-

@@ -48,6 +48,10 @@ from netweave.inventory.domain.seed import (
 )
 
 
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _ref(object_id: int) -> ObjectRef:
     return ObjectRef(id=object_id)
 
@@ -69,7 +73,9 @@ class BuiltinStore:
     async def _id_by_slug(self, table: Any, slug: str, what: str) -> int:
         row = await self._one(select(table.c.id).where(table.c.slug == slug))
         if row is None:
-            raise AllocationError("notSeeded", f"unknown {what} {slug!r}: run `netweave inventory seed` first")
+            raise AllocationError(
+                "notSeeded", f"unknown {what} {slug!r}: run `netweave inventory seed` first"
+            )
         return int(row.id)
 
     async def _insert(self, table: Any, **values: Any) -> int:
@@ -87,7 +93,9 @@ class BuiltinStore:
         for row in rows:
             if ipaddress.ip_network(row.prefix).version == version:
                 return str(row.prefix)
-        raise AllocationError("notSeeded", f"no IPv{version} {role} prefix: run `netweave inventory seed` first")
+        raise AllocationError(
+            "notSeeded", f"no IPv{version} {role} prefix: run `netweave inventory seed` first"
+        )
 
     async def _hosts_in(self, prefix: str) -> list[str]:
         net = ipaddress.ip_network(prefix)
@@ -136,10 +144,16 @@ class BuiltinStore:
         )
         if row is None:
             names = (
-                await self.s.execute(
-                    select(db.interfaces.c.name).where(db.interfaces.c.device_id == device.id).order_by(db.interfaces.c.id)
+                (
+                    await self.s.execute(
+                        select(db.interfaces.c.name)
+                        .where(db.interfaces.c.device_id == device.id)
+                        .order_by(db.interfaces.c.id)
+                    )
                 )
-            ).scalars().all()
+                .scalars()
+                .all()
+            )
             raise AllocationError(
                 "unknownInterface", f"{device.name} has no interface {name}; it has {', '.join(names)}"
             )
@@ -163,8 +177,10 @@ class BuiltinStore:
             .where(db.interfaces.c.id == iface.id, db.interfaces.c.subscription_id.is_(None))
             .values(**values)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            raise AllocationError("interfaceInUse", f"{device_name}:{iface.name} was just taken by another order")
+        if _rowcount(result) != 1:
+            raise AllocationError(
+                "interfaceInUse", f"{device_name}:{iface.name} was just taken by another order"
+            )
 
     # --- seed ------------------------------------------------------------------------
 
@@ -204,8 +220,14 @@ class BuiltinStore:
     async def _node_resources(self, device_id: int) -> NodeResources:
         d, s, r, t, m = db.devices, db.sites, db.device_roles, db.device_types, db.manufacturers
         row = await self._one(
-            select(d.c.id, d.c.name, s.c.slug.label("site"), r.c.name.label("role"),
-                   t.c.model, m.c.name.label("manufacturer"))
+            select(
+                d.c.id,
+                d.c.name,
+                s.c.slug.label("site"),
+                r.c.name.label("role"),
+                t.c.model,
+                m.c.name.label("manufacturer"),
+            )
             .join(s, s.c.id == d.c.site_id)
             .join(r, r.c.id == d.c.role_id)
             .join(t, t.c.id == d.c.device_type_id)
@@ -213,10 +235,16 @@ class BuiltinStore:
             .where(d.c.id == device_id)
         )
         names = (
-            await self.s.execute(
-                select(db.interfaces.c.name).where(db.interfaces.c.device_id == device_id).order_by(db.interfaces.c.id)
+            (
+                await self.s.execute(
+                    select(db.interfaces.c.name)
+                    .where(db.interfaces.c.device_id == device_id)
+                    .order_by(db.interfaces.c.id)
+                )
             )
-        ).scalars().all()
+            .scalars()
+            .all()
+        )
         v4, v6 = await self._loopbacks(device_id)
         return NodeResources(
             device_name=row.name,
@@ -234,10 +262,13 @@ class BuiltinStore:
         existing = await self._one(select(db.devices.c.id).where(db.devices.c.allocation_key == key))
         if existing is not None:
             return await self._node_resources(existing.id)
-        taken = await self._one(select(db.devices.c.subscription_id).where(db.devices.c.name == req.node_name))
+        taken = await self._one(
+            select(db.devices.c.subscription_id).where(db.devices.c.name == req.node_name)
+        )
         if taken is not None:
             raise AllocationError(
-                "nodeNameTaken", f"a device named {req.node_name} exists (subscription {taken.subscription_id})"
+                "nodeNameTaken",
+                f"a device named {req.node_name} exists (subscription {taken.subscription_id})",
             )
         type_row = await self._one(
             select(db.device_types).where(db.device_types.c.slug == device_type_slug(req.device_type))
@@ -259,8 +290,13 @@ class BuiltinStore:
         await self.s.execute(
             insert(db.interfaces),
             [
-                {"device_id": device_id, "name": i["name"], "speed_mbps": i["speed_mbps"], "enabled": True,
-                 "description": ""}
+                {
+                    "device_id": device_id,
+                    "name": i["name"],
+                    "speed_mbps": i["speed_mbps"],
+                    "enabled": True,
+                    "description": "",
+                }
                 for i in type_row.interfaces
             ],
         )
@@ -345,15 +381,20 @@ class BuiltinStore:
         used = [
             r.prefix
             for r in (await self.s.execute(select(db.prefixes.c.prefix))).all()
-            if r.prefix != parent and ipaddress.ip_network(r.prefix).version == version
+            if r.prefix != parent
+            and ipaddress.ip_network(r.prefix).version == version
             and ipaddress.ip_network(r.prefix).subnet_of(net)  # type: ignore[arg-type]
         ]
         subnet = first_free_subnet(parent, length, used)
         if subnet is None:
             raise AllocationError("prefixExhausted", f"no free /{length} left in {parent}")
         await self._insert(
-            db.prefixes, prefix=str(subnet), role=CORE_LINK_ROLE, description=label,
-            subscription_id=sub, allocation_key=key,
+            db.prefixes,
+            prefix=str(subnet),
+            role=CORE_LINK_ROLE,
+            description=label,
+            subscription_id=sub,
+            allocation_key=key,
         )
         return subnet
 
@@ -362,14 +403,23 @@ class BuiltinStore:
         sides = []
         for iface_id in (cable.a_interface_id, cable.b_interface_id):
             row = await self._one(
-                select(db.interfaces, db.devices.c.name.label("device_name"),
-                       db.devices.c.subscription_id.label("node_subscription_id"))
+                select(
+                    db.interfaces,
+                    db.devices.c.name.label("device_name"),
+                    db.devices.c.subscription_id.label("node_subscription_id"),
+                )
                 .join(db.devices, db.devices.c.id == db.interfaces.c.device_id)
                 .where(db.interfaces.c.id == iface_id)
             )
             addresses = (
-                await self.s.execute(select(db.ip_addresses.c.address).where(db.ip_addresses.c.interface_id == iface_id))
-            ).scalars().all()
+                (
+                    await self.s.execute(
+                        select(db.ip_addresses.c.address).where(db.ip_addresses.c.interface_id == iface_id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
             v4 = next(a for a in addresses if ipaddress.ip_interface(a).version == 4)
             v6 = next(a for a in addresses if ipaddress.ip_interface(a).version == 6)
             loop_v4, _ = await self._loopbacks(row.device_id)
@@ -394,7 +444,9 @@ class BuiltinStore:
             cable=_ref(cable.id),
         )
 
-    async def allocate_core_link(self, key: str, subscription_id: str, req: CoreLinkRequest) -> CoreLinkResources:
+    async def allocate_core_link(
+        self, key: str, subscription_id: str, req: CoreLinkRequest
+    ) -> CoreLinkResources:
         existing = await self._one(select(db.cables.c.id).where(db.cables.c.allocation_key == key))
         if existing is not None:
             return await self._core_link_resources(existing.id)
@@ -406,20 +458,31 @@ class BuiltinStore:
         v4 = await self._next_subnet(4, 31, key, subscription_id, label)
         v6 = await self._next_subnet(6, 127, key, subscription_id, label)
         owned = {"subscription_id": subscription_id, "allocation_key": key}
-        for iface, dev, peer, index in ((a_if, a_dev, f"{b_dev.name}:{b_if.name}", 0),
-                                         (b_if, b_dev, f"{a_dev.name}:{a_if.name}", 1)):
+        for iface, dev, peer, index in (
+            (a_if, a_dev, f"{b_dev.name}:{b_if.name}", 0),
+            (b_if, b_dev, f"{a_dev.name}:{a_if.name}", 1),
+        ):
             await self._take_interface(
                 iface, dev.name, {"description": f"{req.description} {peer}", "mode": None, **owned}
             )
             for subnet in (v4, v6):
                 address = side_addresses(subnet)[index]
                 await self._insert(
-                    db.ip_addresses, address=address, host=address.split("/")[0],
-                    interface_id=iface.id, role=None, description=label, **owned,
+                    db.ip_addresses,
+                    address=address,
+                    host=address.split("/")[0],
+                    interface_id=iface.id,
+                    role=None,
+                    description=label,
+                    **owned,
                 )
         cable_id = await self._insert(
-            db.cables, a_interface_id=a_if.id, b_interface_id=b_if.id, label=label,
-            custom={"isis_metric": req.isis_metric, "speed_mbps": req.speed_mbps}, **owned,
+            db.cables,
+            a_interface_id=a_if.id,
+            b_interface_id=b_if.id,
+            label=label,
+            custom={"isis_metric": req.isis_metric, "speed_mbps": req.speed_mbps},
+            **owned,
         )
         return await self._core_link_resources(cable_id)
 
@@ -441,8 +504,14 @@ class BuiltinStore:
         t, i, d, v = db.l2vpn_terminations, db.interfaces, db.devices, db.vlans
         rows = (
             await self.s.execute(
-                select(t.c.id, i.c.name.label("iface"), i.c.subscription_id.label("port_sub"), d.c.id.label("device_id"),
-                       d.c.name.label("device_name"), v.c.vid)
+                select(
+                    t.c.id,
+                    i.c.name.label("iface"),
+                    i.c.subscription_id.label("port_sub"),
+                    d.c.id.label("device_id"),
+                    d.c.name.label("device_name"),
+                    v.c.vid,
+                )
                 .join(i, i.c.id == t.c.interface_id)
                 .join(d, d.c.id == i.c.device_id)
                 .outerjoin(v, v.c.id == t.c.vlan_id)
@@ -479,7 +548,9 @@ class BuiltinStore:
             .where(db.interfaces.c.subscription_id == port_subscription_id, db.interfaces.c.mode.is_not(None))
         )
         if row is None:
-            raise AllocationError("unknownPort", f"port subscription {port_subscription_id} holds no interface")
+            raise AllocationError(
+                "unknownPort", f"port subscription {port_subscription_id} holds no interface"
+            )
         return row
 
     async def _sap_vlan(self, iface: Any, sap: SapRequest) -> int | None:
@@ -510,8 +581,12 @@ class BuiltinStore:
         vid = await self._sap_vlan(iface, sap)
         vlan_id = None
         if vid is not None:
-            vlan_id = await self._insert(db.vlans, interface_id=iface.id, vid=vid, name=f"{name}-{vid}", **owned)
-        await self._insert(db.l2vpn_terminations, l2vpn_id=l2vpn_id, interface_id=iface.id, vlan_id=vlan_id, **owned)
+            vlan_id = await self._insert(
+                db.vlans, interface_id=iface.id, vid=vid, name=f"{name}-{vid}", **owned
+            )
+        await self._insert(
+            db.l2vpn_terminations, l2vpn_id=l2vpn_id, interface_id=iface.id, vlan_id=vlan_id, **owned
+        )
 
     async def allocate_circuit(self, key: str, subscription_id: str, req: CircuitRequest) -> CircuitResources:
         existing = await self._one(select(db.l2vpns.c.id).where(db.l2vpns.c.allocation_key == key))
@@ -519,8 +594,13 @@ class BuiltinStore:
             return await self._circuit_resources(existing.id)
         owned = {"subscription_id": subscription_id, "allocation_key": key}
         l2vpn_id = await self._insert(
-            db.l2vpns, name=req.name, type=req.l2vpn_type, identifier=await self._next_vni(),
-            description=req.description, custom={"speed_mbps": req.speed_mbps}, **owned,
+            db.l2vpns,
+            name=req.name,
+            type=req.l2vpn_type,
+            identifier=await self._next_vni(),
+            description=req.description,
+            custom={"speed_mbps": req.speed_mbps},
+            **owned,
         )
         for sap in req.saps:
             await self._add_sap(l2vpn_id, sap, req.name, owned)
@@ -538,19 +618,21 @@ class BuiltinStore:
             if (sap.port_subscription_id, sap.vlan) in wanted or (sap.port_subscription_id, None) in wanted:
                 continue
             iface = await self._port_interface(sap.port_subscription_id)
-            rows = [r for r in await self._terminations_on(iface.id) if r.l2vpn_id == l2.id and r.vid == sap.vlan]
+            rows = [
+                r for r in await self._terminations_on(iface.id) if r.l2vpn_id == l2.id and r.vid == sap.vlan
+            ]
             for r in rows:
                 await self.s.execute(delete(t).where(t.c.id == r.id))
                 if r.vlan_id is not None:
                     await self.s.execute(delete(db.vlans).where(db.vlans.c.id == r.vlan_id))
         present_ports = {s.port_subscription_id for s in current.saps}
         owned = {"subscription_id": subscription_id, "allocation_key": key}
-        for sap in req.saps:
-            if (sap.port_subscription_id, sap.vlan) in keep or (
-                sap.vlan is None and sap.port_subscription_id in present_ports
+        for wanted_sap in req.saps:
+            if (wanted_sap.port_subscription_id, wanted_sap.vlan) in keep or (
+                wanted_sap.vlan is None and wanted_sap.port_subscription_id in present_ports
             ):
                 continue
-            await self._add_sap(l2.id, sap, l2.name, owned)
+            await self._add_sap(l2.id, wanted_sap, l2.name, owned)
         await self.s.execute(
             update(db.l2vpns).where(db.l2vpns.c.id == l2.id).values(custom={"speed_mbps": req.speed_mbps})
         )
@@ -560,48 +642,49 @@ class BuiltinStore:
 
     async def release(self, subscription_id: str) -> tuple[str, ...]:
         released: list[str] = []
-        owned = lambda table: table.c.subscription_id == subscription_id  # noqa: E731
+
+        def owned(table: Any) -> Any:
+            return table.c.subscription_id == subscription_id
+
+        async def count(statement: Any, what: str) -> None:
+            n = _rowcount(await self.s.execute(statement))
+            if n:
+                released.append(f"{n} {what}")
+
         for table, what in (
-            (db.l2vpn_terminations, "L2VPN termination"),
-            (db.vlans, "VLAN"),
-            (db.l2vpns, "L2VPN"),
-            (db.cables, "cable"),
+            (db.l2vpn_terminations, "L2VPN termination(s)"),
+            (db.vlans, "VLAN(s)"),
+            (db.l2vpns, "L2VPN(s)"),
+            (db.cables, "cable(s)"),
         ):
-            count = (await self.s.execute(delete(table).where(owned(table)))).rowcount  # type: ignore[attr-defined]
-            if count:
-                released.append(f"{count} {what}(s)")
-        interface_ips = (
-            await self.s.execute(
-                delete(db.ip_addresses).where(owned(db.ip_addresses), db.ip_addresses.c.interface_id.is_not(None))
-            )
-        ).rowcount  # type: ignore[attr-defined]
-        if interface_ips:
-            released.append(f"{interface_ips} link address(es)")
-        prefixes = (await self.s.execute(delete(db.prefixes).where(owned(db.prefixes)))).rowcount  # type: ignore[attr-defined]
-        if prefixes:
-            released.append(f"{prefixes} link prefix(es)")
-        freed = (
-            await self.s.execute(
-                update(db.interfaces)
-                .where(owned(db.interfaces), db.interfaces.c.device_id.not_in(
-                    select(db.devices.c.id).where(owned(db.devices))))
-                .values(subscription_id=None, allocation_key=None, description="", mtu=None, mode=None,
-                        enabled=True)
-            )
-        ).rowcount  # type: ignore[attr-defined]
-        if freed:
-            released.append(f"{freed} interface(s) freed")
+            await count(delete(table).where(owned(table)), what)
+        ips = db.ip_addresses
+        await count(delete(ips).where(owned(ips), ips.c.interface_id.is_not(None)), "link address(es)")
+        await count(delete(db.prefixes).where(owned(db.prefixes)), "link prefix(es)")
+        own_devices = select(db.devices.c.id).where(owned(db.devices))
+        await count(
+            update(db.interfaces)
+            .where(owned(db.interfaces), db.interfaces.c.device_id.not_in(own_devices))
+            .values(
+                subscription_id=None, allocation_key=None, description="", mtu=None, mode=None, enabled=True
+            ),
+            "interface(s) freed",
+        )
         for device in (await self.s.execute(select(db.devices).where(owned(db.devices)))).all():
             held = await self._one(
                 select(db.interfaces.c.name, db.interfaces.c.subscription_id).where(
-                    and_(db.interfaces.c.device_id == device.id, db.interfaces.c.subscription_id.is_not(None),
-                         db.interfaces.c.subscription_id != subscription_id)
+                    and_(
+                        db.interfaces.c.device_id == device.id,
+                        db.interfaces.c.subscription_id.is_not(None),
+                        db.interfaces.c.subscription_id != subscription_id,
+                    )
                 )
             )
             if held is not None:
                 raise AllocationError(
                     "inUse",
-                    f"{device.name} cannot be released: {held.name} is held by subscription {held.subscription_id}",
+                    f"{device.name} cannot be released: {held.name} is held by subscription "
+                    f"{held.subscription_id}",
                 )
             await self.s.execute(delete(db.ip_addresses).where(db.ip_addresses.c.device_id == device.id))
             await self.s.execute(delete(db.interfaces).where(db.interfaces.c.device_id == device.id))

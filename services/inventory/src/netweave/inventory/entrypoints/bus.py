@@ -15,7 +15,9 @@ from netweave.runtime.outbox import UowFactory
 def consumers(uow_factory: UowFactory, store_for: StoreFor, deadline: timedelta) -> dict[str, Handler]:
     async def orders(event: CloudEvent) -> None:
         if event.type == OrderItemReleased.event_type():
-            await handlers.on_item_released(event, uow_factory=uow_factory, store_for=store_for, deadline=deadline)
+            await handlers.on_item_released(
+                event, uow_factory=uow_factory, store_for=store_for, deadline=deadline
+            )
         elif event.type == OrderItemCompensationRequested.event_type():
             await handlers.on_compensation_requested(event, uow_factory=uow_factory, store_for=store_for)
 

@@ -38,7 +38,9 @@ def build_router(inv: Inventory) -> APIRouter:
             async with inv.runtime.unit_of_work() as uow:
                 created = await inv.store_for(uow).seed(DEFAULT_SEED)
         except StoreUnavailable as exc:
-            raise ApiError(503, "storeUnavailable", f"The {inv.settings.store} store is unreachable.", str(exc)) from None
+            raise ApiError(
+                503, "storeUnavailable", f"The {inv.settings.store} store is unreachable.", str(exc)
+            ) from None
         return {"store": inv.settings.store, "created": created}
 
     @router.get("/allocations", summary="What each subscription holds")
@@ -53,7 +55,9 @@ def build_router(inv: Inventory) -> APIRouter:
     async def get_allocation(subscription_id: str) -> dict[str, Any]:
         async with inv.runtime.db.session() as session:
             row = (
-                await session.execute(select(allocations).where(allocations.c.subscription_id == subscription_id))
+                await session.execute(
+                    select(allocations).where(allocations.c.subscription_id == subscription_id)
+                )
             ).first()
         if row is None:
             raise ApiError(404, "notFound", f"Subscription {subscription_id} holds no allocation.")

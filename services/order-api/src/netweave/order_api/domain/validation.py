@@ -112,7 +112,11 @@ def _product_of(req: RequestedItem) -> Product:
         product = get_product(req.product_id)
     except UnknownProduct as exc:
         raise _refuse_field(
-            "unknownProduct", f"Item {req.item_id}: {exc}.", req.item_id, str(exc), "service.serviceSpecification.id"
+            "unknownProduct",
+            f"Item {req.item_id}: {exc}.",
+            req.item_id,
+            str(exc),
+            "service.serviceSpecification.id",
         ) from None
     return product
 
@@ -211,7 +215,8 @@ def _check_item_references(items: dict[str, CheckedItem]) -> None:
             if target is None:
                 raise _refuse_field(
                     "unknownItemReference",
-                    f"Item {it.request.item_id}: {ref.path} points at item {target_id}, which is not in this order.",
+                    f"Item {it.request.item_id}: {ref.path} points at item {target_id}, "
+                    "which is not in this order.",
                     it.request.item_id,
                     "no such item",
                     where,
@@ -377,8 +382,9 @@ def _check_not_in_use(it: CheckedItem, view: SubscriptionView, deleted: set[str]
         )
 
 
-def _check_reference(it: CheckedItem, path: str, ptype: ProductType, view: SubscriptionView | None,
-                     value: str) -> None:
+def _check_reference(
+    it: CheckedItem, path: str, ptype: ProductType, view: SubscriptionView | None, value: str
+) -> None:
     where = f"serviceCharacteristic.{path}"
     if view is None:
         raise _refuse_field(
@@ -391,7 +397,8 @@ def _check_reference(it: CheckedItem, path: str, ptype: ProductType, view: Subsc
     if view.product_type != ptype:
         raise _refuse_field(
             "wrongReferenceType",
-            f"Item {it.request.item_id}: {path} must be a {ptype.value} subscription; {value} is a {view.product_type}.",
+            f"Item {it.request.item_id}: {path} must be a {ptype.value} subscription; "
+            f"{value} is a {view.product_type}.",
             it.request.item_id,
             "wrong product type",
             where,
@@ -399,7 +406,8 @@ def _check_reference(it: CheckedItem, path: str, ptype: ProductType, view: Subsc
     if view.status != LifecycleStatus.ACTIVE:
         raise _refuse_field(
             "subscriptionNotActive",
-            f"Item {it.request.item_id}: {path} points at subscription {value}, which is {view.status}, not active.",
+            f"Item {it.request.item_id}: {path} points at subscription {value}, "
+            f"which is {view.status}, not active.",
             it.request.item_id,
             "not active",
             where,
@@ -458,9 +466,7 @@ _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
     """Set ``value`` at a path like ``saps[1].port`` (as :func:`references_in` gives)."""
-    keys: list[str | int] = [
-        name if name else int(index) for name, index in _PATH_TOKEN.findall(path)
-    ]
+    keys: list[str | int] = [name if name else int(index) for name, index in _PATH_TOKEN.findall(path)]
     node: Any = document
     for key in keys[:-1]:
         node = node[key]

@@ -44,7 +44,8 @@ def _requested_item(item: Any) -> RequestedItem:
             raise ApiError(
                 400,
                 "unsupportedRelationship",
-                f"Item {item.id}: relationship type {rel.relationshipType!r} is not supported; use dependsOn.",
+                f"Item {item.id}: relationship type {rel.relationshipType!r} is not supported; "
+                "use dependsOn.",
             )
         depends_on.append(rel.orderItem.itemId)
     spec = item.service.serviceSpecification
@@ -113,8 +114,13 @@ def render_order(row: Any, items: list[Any], base_url: str) -> dict[str, Any]:
             "@type": "ServiceOrderItem",
         }
         if it.reason:
-            entry["errorMessage"] = [{"code": "itemFailed" if it.state == "failed" else it.state,
-                                      "reason": it.reason, "@type": "ServiceOrderItemErrorMessage"}]
+            entry["errorMessage"] = [
+                {
+                    "code": "itemFailed" if it.state == "failed" else it.state,
+                    "reason": it.reason,
+                    "@type": "ServiceOrderItemErrorMessage",
+                }
+            ]
         rendered_items.append(entry)
     order: dict[str, Any] = {
         "id": row.id,
@@ -140,8 +146,9 @@ def render_order(row: Any, items: list[Any], base_url: str) -> dict[str, Any]:
         "@type": "ServiceOrder",
     }
     if row.state_reason and row.state in ("failed", "partial", "held", "rejected"):
-        order["errorMessage"] = [{"code": row.state, "reason": row.state_reason,
-                                  "@type": "ServiceOrderErrorMessage"}]
+        order["errorMessage"] = [
+            {"code": row.state, "reason": row.state_reason, "@type": "ServiceOrderErrorMessage"}
+        ]
     return {k: v for k, v in order.items() if v is not None}
 
 
@@ -164,7 +171,9 @@ def _apply_filters(query: Select[Any], params: dict[str, str]) -> Select[Any]:
         elif name.startswith("orderDate."):
             op = _DATE_OPS.get(name.split(".", 1)[1])
             if op is None:
-                raise ApiError(400, "invalidFilter", f"Unknown date operator in {name}; use gt, gte, lt or lte.")
+                raise ApiError(
+                    400, "invalidFilter", f"Unknown date operator in {name}; use gt, gte, lt or lte."
+                )
             try:
                 when = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError:
@@ -180,7 +189,11 @@ def _apply_filters(query: Select[Any], params: dict[str, str]) -> Select[Any]:
         known = {s.value for s in OrderState}
         unknown = [v for v in params["state"].split(",") if v and v not in known]
         if unknown:
-            raise ApiError(400, "invalidFilter", f"Unknown order state {unknown[0]!r}; states: {', '.join(sorted(known))}.")
+            raise ApiError(
+                400,
+                "invalidFilter",
+                f"Unknown order state {unknown[0]!r}; states: {', '.join(sorted(known))}.",
+            )
     return query
 
 
@@ -201,7 +214,9 @@ def build_router(api: OrderApi) -> APIRouter:
                 raise ApiError(404, "notFound", f"There is no service order {order_id}.")
             items = (
                 await session.execute(
-                    select(order_items).where(order_items.c.order_id == order_id).order_by(order_items.c.position)
+                    select(order_items)
+                    .where(order_items.c.order_id == order_id)
+                    .order_by(order_items.c.position)
                 )
             ).all()
         return render_order(row, list(items), api.base_url)
@@ -235,11 +250,17 @@ def build_router(api: OrderApi) -> APIRouter:
             raise ApiError(
                 409,
                 "idempotencyKeyReused",
-                f"Idempotency-Key {idempotency_key!r} was used for order {exc.order_id} with a different body.",
+                f"Idempotency-Key {idempotency_key!r} was used for order {exc.order_id} "
+                "with a different body.",
             ) from None
         except SubscriptionsUnavailable as exc:
-            raise ApiError(503, "dependencyUnavailable", "The order cannot be checked right now.", str(exc),
-                           headers={"Retry-After": "5"}) from None
+            raise ApiError(
+                503,
+                "dependencyUnavailable",
+                "The order cannot be checked right now.",
+                str(exc),
+                headers={"Retry-After": "5"},
+            ) from None
         order = await load(order_id)
         response.headers["Location"] = order["href"]
         if not created:
@@ -284,15 +305,23 @@ def build_router(api: OrderApi) -> APIRouter:
             ).all()
             ids = [r.id for r in rows]
             item_rows = (
-                await session.execute(
-                    select(order_items).where(order_items.c.order_id.in_(ids)).order_by(order_items.c.position)
-                )
-            ).all() if ids else []
+                (
+                    await session.execute(
+                        select(order_items)
+                        .where(order_items.c.order_id.in_(ids))
+                        .order_by(order_items.c.position)
+                    )
+                ).all()
+                if ids
+                else []
+            )
         items_by_order: dict[str, list[Any]] = {}
         for it in item_rows:
             items_by_order.setdefault(it.order_id, []).append(it)
         response.headers["X-Total-Count"] = str(total)
         response.headers["X-Result-Count"] = str(len(rows))
-        return [_select_fields(render_order(r, items_by_order.get(r.id, []), api.base_url), fields) for r in rows]
+        return [
+            _select_fields(render_order(r, items_by_order.get(r.id, []), api.base_url), fields) for r in rows
+        ]
 
     return router

@@ -32,7 +32,9 @@ class SimNetwork:
         self.s = session
 
     async def running(self, device: str) -> dict[str, Any]:
-        row = (await self.s.execute(select(sim_devices.c.running).where(sim_devices.c.name == device))).first()
+        row = (
+            await self.s.execute(select(sim_devices.c.running).where(sim_devices.c.name == device))
+        ).first()
         return dict(row.running) if row else {}
 
     async def _store(self, device: str, running: dict[str, Any]) -> None:
@@ -46,12 +48,16 @@ class SimNetwork:
     async def _fault(self, devices: tuple[str, ...]) -> str | None:
         row = (
             await self.s.execute(
-                select(sim_faults).where(sim_faults.c.device.in_(devices), sim_faults.c.remaining > 0).limit(1)
+                select(sim_faults)
+                .where(sim_faults.c.device.in_(devices), sim_faults.c.remaining > 0)
+                .limit(1)
             )
         ).first()
         if row is None:
             return None
-        await self.s.execute(update(sim_faults).where(sim_faults.c.id == row.id).values(remaining=row.remaining - 1))
+        await self.s.execute(
+            update(sim_faults).where(sim_faults.c.id == row.id).values(remaining=row.remaining - 1)
+        )
         return f"{row.device}: {row.message}"
 
     async def run(self, job: JobSpec) -> JobOutcome:

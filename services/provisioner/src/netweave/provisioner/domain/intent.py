@@ -105,10 +105,20 @@ def intent_for(resources: Resources) -> AnyIntent:
         return CoreLinkIntent(
             isis_metric=resources.isis_metric,
             sides=(
-                LinkSideIntent(device=a.device_name, interface=a.interface_name, ipv4=a.ipv4, ipv6=a.ipv6,
-                               description=f"core link to {b.device_name}:{b.interface_name}"),
-                LinkSideIntent(device=b.device_name, interface=b.interface_name, ipv4=b.ipv4, ipv6=b.ipv6,
-                               description=f"core link to {a.device_name}:{a.interface_name}"),
+                LinkSideIntent(
+                    device=a.device_name,
+                    interface=a.interface_name,
+                    ipv4=a.ipv4,
+                    ipv6=a.ipv6,
+                    description=f"core link to {b.device_name}:{b.interface_name}",
+                ),
+                LinkSideIntent(
+                    device=b.device_name,
+                    interface=b.interface_name,
+                    ipv4=b.ipv4,
+                    ipv6=b.ipv6,
+                    description=f"core link to {a.device_name}:{a.interface_name}",
+                ),
             ),
         )
     if isinstance(resources, PortResources):
@@ -184,7 +194,12 @@ def configuration(intent: AnyIntent) -> dict[str, dict[str, Any]]:
         attachment = m.interface if m.vlan is None else f"{m.interface}.{m.vlan}"
         line = config.setdefault(m.device, {}).setdefault(
             f"vxlan {intent.vni}",
-            {"local": m.local_vtep, "remotes": list(m.remote_vteps), "bridge": f"br{intent.vni}", "attachments": []},
+            {
+                "local": m.local_vtep,
+                "remotes": list(m.remote_vteps),
+                "bridge": f"br{intent.vni}",
+                "attachments": [],
+            },
         )
         line["attachments"] = sorted([*line["attachments"], attachment])
     return config

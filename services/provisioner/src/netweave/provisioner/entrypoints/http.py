@@ -46,8 +46,9 @@ def build_router(app: ProvisionerApp) -> APIRouter:
     router = APIRouter(prefix="/provisioning", tags=["provisioning"])
 
     @router.get("/jobs", summary="Provisioning jobs, newest first")
-    async def list_jobs(subscription_id: str | None = None, state: str | None = None,
-                        limit: int = 100) -> list[dict[str, Any]]:
+    async def list_jobs(
+        subscription_id: str | None = None, state: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
         query = select(jobs).order_by(jobs.c.started_at.desc()).limit(min(max(limit, 1), 1000))
         if subscription_id:
             query = query.where(jobs.c.subscription_id == subscription_id)
@@ -64,14 +65,22 @@ def build_router(app: ProvisionerApp) -> APIRouter:
             ).first()
         if row is None:
             raise ApiError(404, "notFound", f"Nothing was configured for subscription {subscription_id}.")
-        return {"subscription_id": row.subscription_id, "product_id": row.product_id, "intent": row.intent,
-                "devices": row.devices, "state": row.state, "last_job_id": row.last_job_id}
+        return {
+            "subscription_id": row.subscription_id,
+            "product_id": row.product_id,
+            "intent": row.intent,
+            "devices": row.devices,
+            "state": row.state,
+            "last_job_id": row.last_job_id,
+        }
 
     sim = APIRouter(prefix="/sim", tags=["simulated network"])
 
     def require_sim() -> None:
         if app.settings.driver != "sim":
-            raise ApiError(409, "notSimulated", "The provisioner drives a real network (LSO), not the simulator.")
+            raise ApiError(
+                409, "notSimulated", "The provisioner drives a real network (LSO), not the simulator."
+            )
 
     @sim.get("/devices", summary="Every simulated device's running configuration")
     async def sim_devices() -> dict[str, dict[str, Any]]:

@@ -73,8 +73,12 @@ def _circuit(inputs: dict[str, Any], res: Any, product: Product) -> dict[str, An
     }
     if isinstance(res, CircuitResources):
         block["saps"] = [
-            {"port": s.port_subscription_id, "vlan": s.vlan, "node_name": s.device_name,
-             "interface_name": s.interface_name}
+            {
+                "port": s.port_subscription_id,
+                "vlan": s.vlan,
+                "node_name": s.device_name,
+                "interface_name": s.interface_name,
+            }
             for s in res.saps
         ]
         block.update(vni=res.vni, l2vpn_type=res.l2vpn_type, ims_id=res.l2vpn.id)
@@ -90,7 +94,9 @@ _BUILDERS = {
 }
 
 
-def build_block(product: Product, inputs: dict[str, Any], resources: Any = None, nrm_id: str | None = None) -> dict[str, Any]:
+def build_block(
+    product: Product, inputs: dict[str, Any], resources: Any = None, nrm_id: str | None = None
+) -> dict[str, Any]:
     """The root block as a validated dict (the product's block model checks it)."""
     block = _BUILDERS[product.product_type](inputs, resources, product)
     if nrm_id is not None:

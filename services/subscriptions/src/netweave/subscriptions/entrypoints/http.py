@@ -21,7 +21,9 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value else None
 
 
-def render(row: Any, depends_on: list[str], in_use_by: list[str], in_use_by_active: list[str]) -> dict[str, Any]:
+def render(
+    row: Any, depends_on: list[str], in_use_by: list[str], in_use_by_active: list[str]
+) -> dict[str, Any]:
     return {
         "id": row.id,
         "product_id": row.product_id,
@@ -29,7 +31,9 @@ def render(row: Any, depends_on: list[str], in_use_by: list[str], in_use_by_acti
         "customer_id": row.customer_id,
         "status": row.status,
         "in_sync": row.in_sync,
-        "locked_by": {"order_id": row.locked_by_order, "item_id": row.locked_by_item} if row.locked_by_order else None,
+        "locked_by": {"order_id": row.locked_by_order, "item_id": row.locked_by_item}
+        if row.locked_by_order
+        else None,
         "dependency_state": row.dependency_state,
         "impact_cause": row.impact_cause,
         "description": row.description,
@@ -54,23 +58,37 @@ async def edge_maps(session: AsyncSession) -> tuple[dict[str, list[str]], dict[s
     """(depends-on, in-use-by) adjacency of the whole graph."""
     uses: dict[str, list[str]] = {}
     used_by: dict[str, list[str]] = {}
-    for e in (await session.execute(select(dependencies.c.subscription_id, dependencies.c.depends_on_id))).all():
+    for e in (
+        await session.execute(select(dependencies.c.subscription_id, dependencies.c.depends_on_id))
+    ).all():
         uses.setdefault(e.subscription_id, []).append(e.depends_on_id)
         used_by.setdefault(e.depends_on_id, []).append(e.subscription_id)
     return uses, used_by
 
 
 async def statuses(session: AsyncSession) -> dict[str, Any]:
-    rows = (await session.execute(select(subscriptions.c.id, subscriptions.c.status, subscriptions.c.product_id,
-                                         subscriptions.c.block, subscriptions.c.dependency_state))).all()
+    rows = (
+        await session.execute(
+            select(
+                subscriptions.c.id,
+                subscriptions.c.status,
+                subscriptions.c.product_id,
+                subscriptions.c.block,
+                subscriptions.c.dependency_state,
+            )
+        )
+    ).all()
     return {r.id: r for r in rows}
 
 
 def _live_users(sub_id: str, used_by: dict[str, list[str]], status: dict[str, Any]) -> list[str]:
-    return sorted({
-        u for u in used_by.get(sub_id, [])
-        if u in status and status[u].status != LifecycleStatus.TERMINATED.value
-    })
+    return sorted(
+        {
+            u
+            for u in used_by.get(sub_id, [])
+            if u in status and status[u].status != LifecycleStatus.TERMINATED.value
+        }
+    )
 
 
 def _label(row: Any) -> str:
@@ -106,14 +124,20 @@ def build_router(sapp: SubscriptionsApp) -> APIRouter:
         product_id: str | None = None,
         product_type: str | None = None,
         customer_id: str | None = None,
-        depends_on: str | None = Query(default=None, description="only those that use this subscription, directly or not"),
+        depends_on: str | None = Query(
+            default=None, description="only those that use this subscription, directly or not"
+        ),
         impacted: bool | None = None,
         offset: int = Query(default=0, ge=0),
         limit: int = Query(default=100, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         query = select(subscriptions).order_by(subscriptions.c.created_at)
-        for column, value in ((subscriptions.c.status, status), (subscriptions.c.product_id, product_id),
-                              (subscriptions.c.product_type, product_type), (subscriptions.c.customer_id, customer_id)):
+        for column, value in (
+            (subscriptions.c.status, status),
+            (subscriptions.c.product_id, product_id),
+            (subscriptions.c.product_type, product_type),
+            (subscriptions.c.customer_id, customer_id),
+        ):
             if value:
                 query = query.where(column.in_(value.split(",")))
         if impacted is not None:
@@ -124,8 +148,15 @@ def build_router(sapp: SubscriptionsApp) -> APIRouter:
                 query = query.where(subscriptions.c.id.in_(transitive(depends_on, used_by)))
             rows = (await session.execute(query.offset(offset).limit(limit))).all()
             status_map = await statuses(session)
-        return [render(r, sorted(uses.get(r.id, [])), sorted(used_by.get(r.id, [])),
-                       _live_users(r.id, used_by, status_map)) for r in rows]
+        return [
+            render(
+                r,
+                sorted(uses.get(r.id, [])),
+                sorted(used_by.get(r.id, [])),
+                _live_users(r.id, used_by, status_map),
+            )
+            for r in rows
+        ]
 
     @router.get("/{sub_id}", summary="One subscription, with what it uses and what uses it")
     async def get_subscription(sub_id: str) -> dict[str, Any]:
@@ -133,8 +164,12 @@ def build_router(sapp: SubscriptionsApp) -> APIRouter:
             row = await load(session, sub_id)
             uses, used_by = await edge_maps(session)
             status_map = await statuses(session)
-        return render(row, sorted(uses.get(sub_id, [])), sorted(used_by.get(sub_id, [])),
-                      _live_users(sub_id, used_by, status_map))
+        return render(
+            row,
+            sorted(uses.get(sub_id, [])),
+            sorted(used_by.get(sub_id, [])),
+            _live_users(sub_id, used_by, status_map),
+        )
 
     @router.get("/{sub_id}/graph", summary="The dependency tree both ways")
     async def graph(sub_id: str) -> dict[str, Any]:
@@ -156,12 +191,20 @@ def build_router(sapp: SubscriptionsApp) -> APIRouter:
             await load(session, sub_id)
             rows = (
                 await session.execute(
-                    select(history).where(history.c.subscription_id == sub_id).order_by(history.c.occurred_at, history.c.id)
+                    select(history)
+                    .where(history.c.subscription_id == sub_id)
+                    .order_by(history.c.occurred_at, history.c.id)
                 )
             ).all()
         return [
-            {"event_id": r.event_id, "type": r.event_type, "order_id": r.order_id, "item_id": r.item_id,
-             "time": _iso(r.occurred_at), "summary": r.summary}
+            {
+                "event_id": r.event_id,
+                "type": r.event_type,
+                "order_id": r.order_id,
+                "item_id": r.item_id,
+                "time": _iso(r.occurred_at),
+                "summary": r.summary,
+            }
             for r in rows
         ]
 

@@ -53,12 +53,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_bi_l2vpns_name")),
     )
     with op.batch_alter_table("bi_l2vpns", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_bi_l2vpns_allocation_key"), ["allocation_key"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_bi_l2vpns_subscription_id"), ["subscription_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_bi_l2vpns_allocation_key"), ["allocation_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bi_l2vpns_subscription_id"), ["subscription_id"], unique=False)
 
     op.create_table(
         "bi_manufacturers",
@@ -80,12 +76,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("prefix", name=op.f("uq_bi_prefixes_prefix")),
     )
     with op.batch_alter_table("bi_prefixes", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_bi_prefixes_allocation_key"), ["allocation_key"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_bi_prefixes_subscription_id"), ["subscription_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_bi_prefixes_allocation_key"), ["allocation_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bi_prefixes_subscription_id"), ["subscription_id"], unique=False)
 
     op.create_table(
         "bi_sites",
@@ -155,19 +147,13 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["role_id"], ["bi_device_roles.id"], name=op.f("fk_bi_devices_role_id_bi_device_roles")
         ),
-        sa.ForeignKeyConstraint(
-            ["site_id"], ["bi_sites.id"], name=op.f("fk_bi_devices_site_id_bi_sites")
-        ),
+        sa.ForeignKeyConstraint(["site_id"], ["bi_sites.id"], name=op.f("fk_bi_devices_site_id_bi_sites")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bi_devices")),
         sa.UniqueConstraint("name", name=op.f("uq_bi_devices_name")),
     )
     with op.batch_alter_table("bi_devices", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_bi_devices_allocation_key"), ["allocation_key"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_bi_devices_subscription_id"), ["subscription_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_bi_devices_allocation_key"), ["allocation_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bi_devices_subscription_id"), ["subscription_id"], unique=False)
 
     op.create_table(
         "bi_interfaces",
@@ -191,9 +177,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("device_id", "name", name=op.f("uq_bi_interfaces_device_id")),
     )
     with op.batch_alter_table("bi_interfaces", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_bi_interfaces_allocation_key"), ["allocation_key"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_bi_interfaces_allocation_key"), ["allocation_key"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_bi_interfaces_subscription_id"), ["subscription_id"], unique=False
         )
@@ -222,12 +206,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("b_interface_id", name=op.f("uq_bi_cables_b_interface_id")),
     )
     with op.batch_alter_table("bi_cables", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_bi_cables_allocation_key"), ["allocation_key"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_bi_cables_subscription_id"), ["subscription_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_bi_cables_allocation_key"), ["allocation_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bi_cables_subscription_id"), ["subscription_id"], unique=False)
 
     op.create_table(
         "bi_ip_addresses",
@@ -280,12 +260,8 @@ def upgrade() -> None:
         sa.UniqueConstraint("interface_id", "vid", name=op.f("uq_bi_vlans_interface_id")),
     )
     with op.batch_alter_table("bi_vlans", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_bi_vlans_allocation_key"), ["allocation_key"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_bi_vlans_subscription_id"), ["subscription_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_bi_vlans_allocation_key"), ["allocation_key"], unique=False)
+        batch_op.create_index(batch_op.f("ix_bi_vlans_subscription_id"), ["subscription_id"], unique=False)
 
     op.create_table(
         "bi_l2vpn_terminations",

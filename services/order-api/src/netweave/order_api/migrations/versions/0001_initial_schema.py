@@ -71,15 +71,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_service_orders_idempotency_key")),
     )
     with op.batch_alter_table("service_orders", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_service_orders_customer_id"), ["customer_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_service_orders_external_id"), ["external_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_service_orders_order_date"), ["order_date"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_service_orders_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_service_orders_external_id"), ["external_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_service_orders_order_date"), ["order_date"], unique=False)
         batch_op.create_index(batch_op.f("ix_service_orders_state"), ["state"], unique=False)
 
     op.create_table(

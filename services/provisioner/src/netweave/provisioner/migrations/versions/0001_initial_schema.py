@@ -52,9 +52,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("jobs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_jobs_state"), ["state"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_jobs_subscription_id"), ["subscription_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_jobs_subscription_id"), ["subscription_id"], unique=False)
 
     op.create_table(
         "outbox",

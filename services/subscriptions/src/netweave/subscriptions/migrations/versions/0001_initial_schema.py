@@ -23,14 +23,10 @@ def upgrade() -> None:
         sa.Column("subscription_id", sa.String(length=36), nullable=False),
         sa.Column("depends_on_id", sa.String(length=36), nullable=False),
         sa.Column("path", sa.String(length=100), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "subscription_id", "depends_on_id", "path", name=op.f("pk_dependencies")
-        ),
+        sa.PrimaryKeyConstraint("subscription_id", "depends_on_id", "path", name=op.f("pk_dependencies")),
     )
     with op.batch_alter_table("dependencies", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_dependencies_depends_on_id"), ["depends_on_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_dependencies_depends_on_id"), ["depends_on_id"], unique=False)
 
     op.create_table(
         "history",
@@ -106,15 +102,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subscriptions")),
     )
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_subscriptions_customer_id"), ["customer_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_subscriptions_product_id"), ["product_id"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_subscriptions_product_type"), ["product_type"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_subscriptions_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_subscriptions_product_id"), ["product_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_subscriptions_product_type"), ["product_type"], unique=False)
         batch_op.create_index(batch_op.f("ix_subscriptions_status"), ["status"], unique=False)
 
     # ### end Alembic commands ###
