@@ -17,7 +17,10 @@ import pytest
 
 from netweave.cli.busadmin import init_bus
 from netweave.cli.harness.nats import NatsServer, NatsServerNotFound
+from tests.fixtures.netbox import netbox, netbox_clean
 from tests.fixtures.prereq import missing
+
+__all__ = ["netbox", "netbox_clean"]
 
 POSTGRES_URL = os.environ.get("NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 
@@ -103,3 +106,11 @@ async def nats_client(nats_url: str) -> AsyncIterator[object]:
         yield nc
     finally:
         await nc.close()
+
+
+@pytest.fixture
+def netbox_store(netbox_clean: object) -> object:
+    """The NetBox adapter on a NetBox reset to its freshly migrated state."""
+    from netweave.inventory.adapters.netbox import NetBoxStore
+
+    return NetBoxStore(netbox_clean.url, netbox_clean.token)  # type: ignore[attr-defined]

@@ -103,7 +103,7 @@ async def _run_until(runner: ConsumerRunner, condition: Any, timeout: float = 20
     task = asyncio.create_task(runner.run())
     try:
         async with asyncio.timeout(timeout):
-            while not await condition():
+            while not await condition():  # noqa: ASYNC110 - polls state outside this process
                 await asyncio.sleep(0.05)
     finally:
         await runner.stop(5)
@@ -186,17 +186,16 @@ async def test_a_consumer_killed_before_ack_gets_the_message_again(harness: Harn
     definition = harness.definition(ack_wait=2.0)
     await harness.declare(definition)
     await harness.bus.publish(harness.event())
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_CONSUMER, harness.nats_url, definition.durable],
-        stdout=subprocess.PIPE,
-        text=True,
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", KILLED_CONSUMER, harness.nats_url, definition.durable, stdout=subprocess.PIPE
     )
     try:
-        line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 20)  # type: ignore[union-attr]
-        assert line.strip() == "got 1"
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 20)
+        assert line.decode().strip() == "got 1"
     finally:
         proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        await proc.wait()
     deliveries: list[int] = []
 
     async def handler(event: CloudEvent) -> None:

@@ -16,5 +16,21 @@ def test_services_never_import_each_other() -> None:
 
 
 def test_netweave_is_a_namespace_package_everywhere() -> None:
-    offenders = [p for p in ROOT.glob("*/*/src/netweave/__init__.py")]
+    offenders = list(ROOT.glob("*/*/src/netweave/__init__.py"))
     assert offenders == []
+
+
+def _tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def test_the_code_is_ruff_clean() -> None:
+    for args in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run([_tool("ruff"), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_the_code_is_mypy_strict_clean() -> None:
+    targets = [str(p) for p in sorted(ROOT.glob("*/*/src"))]
+    result = subprocess.run([_tool("mypy"), *targets], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-6000:]

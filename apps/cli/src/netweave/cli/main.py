@@ -172,6 +172,50 @@ def demo(
         raise typer.Exit(1) from None
 
 
+@app.command()
+def bench(
+    orders: Annotated[int, typer.Option("--orders", min=1, max=3900, help="L2 point-to-point orders")] = 200,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=500, help="orders in flight")] = 20,
+    output: Annotated[
+        Path | None, typer.Option("--output", help="JSON figures (default bench-results/)")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option("--data-dir", help="default: a fresh temporary directory")
+    ] = None,
+    nats_port: NatsPort = DEFAULT_NATS_PORT + 100,
+    http_port_base: HttpBase = DEFAULT_HTTP_BASE + 100,
+    postgres: Postgres = None,
+) -> None:
+    """Measure orders/s and submit-to-completed latency on a fresh embedded stack."""
+    import tempfile
+
+    from netweave.cli.bench import print_result, run_bench, write_result
+
+    _configure_cli_logging()
+    directory = data_dir or Path(tempfile.mkdtemp(prefix="netweave-bench-")) / ".netweave"
+    stack = Stack(_stack_config(directory, None, nats_port, http_port_base, postgres))
+
+    async def measure() -> int:
+        urls = stack.urls()
+        client = NetweaveClient(urls["order-api"], urls["subscriptions"], urls["inventory"])
+        try:
+            result = await run_bench(
+                client, stack.nats_url, orders=orders, concurrency=concurrency, console=console
+            )
+        finally:
+            await client.aclose()
+        result.extra["database"] = "postgresql" if postgres else "sqlite"
+        print_result(result, console)
+        console.print(f"figures written to {write_result(result, output)}")
+        return 0 if result.failed == 0 else 1
+
+    try:
+        raise typer.Exit(asyncio.run(_run_until_signal(stack, measure, keep_running=False)))
+    except StackError as exc:
+        err.print(f"[red]cannot start:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
 @bus_app.command("init")
 def bus_init(
     nats_url: Annotated[

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def _item(item_id: str, product: str, chars: dict[str, Any], depends_on: tuple[str, ...] = ()) -> dict[str, Any]:
+def order_item(
+    item_id: str, product: str, chars: dict[str, Any], depends_on: tuple[str, ...] = ()
+) -> dict[str, Any]:
     return {
         "id": item_id,
         "action": "add",
@@ -29,31 +31,67 @@ def backbone_order() -> dict[str, Any]:
         "externalId": "lab-backbone",
         "description": "The lab's backbone: ams-pe, par-p, lon-pe, their links and two customer ports",
         "category": "infrastructure",
-        "relatedParty": [{"id": "netweave-noc", "role": "customer", "@referredType": "Organization",
-                          "@type": "RelatedParty"}],
+        "relatedParty": [
+            {
+                "id": "netweave-noc",
+                "role": "customer",
+                "@referredType": "Organization",
+                "@type": "RelatedParty",
+            }
+        ],
         "serviceOrderItem": [
-            _item("ams-pe", "node-frr", {"node_name": "ams-pe", "role": "PE", "site": "ams"}),
-            _item("par-p", "node-frr", {"node_name": "par-p", "role": "P", "site": "par"}),
-            _item("lon-pe", "node-frr", {"node_name": "lon-pe", "role": "PE", "site": "lon"}),
-            _item("ams-par", "core-link-10g", {"a_node": "#ams-pe", "a_interface": "eth1",
-                                               "b_node": "#par-p", "b_interface": "eth2", "isis_metric": 10}),
-            _item("par-lon", "core-link-10g", {"a_node": "#par-p", "a_interface": "eth1",
-                                               "b_node": "#lon-pe", "b_interface": "eth2", "isis_metric": 10}),
-            _item("host1-port", "port-10g", {"node": "#ams-pe", "interface": "eth3", "description": "host1"}),
-            _item("host2-port", "port-10g", {"node": "#lon-pe", "interface": "eth3", "description": "host2"}),
+            order_item("ams-pe", "node-frr", {"node_name": "ams-pe", "role": "PE", "site": "ams"}),
+            order_item("par-p", "node-frr", {"node_name": "par-p", "role": "P", "site": "par"}),
+            order_item("lon-pe", "node-frr", {"node_name": "lon-pe", "role": "PE", "site": "lon"}),
+            order_item(
+                "ams-par",
+                "core-link-10g",
+                {
+                    "a_node": "#ams-pe",
+                    "a_interface": "eth1",
+                    "b_node": "#par-p",
+                    "b_interface": "eth2",
+                    "isis_metric": 10,
+                },
+            ),
+            order_item(
+                "par-lon",
+                "core-link-10g",
+                {
+                    "a_node": "#par-p",
+                    "a_interface": "eth1",
+                    "b_node": "#lon-pe",
+                    "b_interface": "eth2",
+                    "isis_metric": 10,
+                },
+            ),
+            order_item(
+                "host1-port", "port-10g", {"node": "#ams-pe", "interface": "eth3", "description": "host1"}
+            ),
+            order_item(
+                "host2-port", "port-10g", {"node": "#lon-pe", "interface": "eth3", "description": "host2"}
+            ),
         ],
     }
 
 
-def circuit_order(port_a: str, port_b: str, customer: str = "acme", product: str = "l2-p2p-10g",
-                  vlans: tuple[int | None, int | None] = (None, None), external_id: str | None = None) -> dict[str, Any]:
+def circuit_order(
+    port_a: str,
+    port_b: str,
+    customer: str = "acme",
+    product: str = "l2-p2p-10g",
+    vlans: tuple[int | None, int | None] = (None, None),
+    external_id: str | None = None,
+) -> dict[str, Any]:
     saps = [{"port": port_a, "vlan": vlans[0]}, {"port": port_b, "vlan": vlans[1]}]
     saps = [{k: v for k, v in s.items() if v is not None} for s in saps]
     return {
         "externalId": external_id or f"{customer}-circuit",
         "description": f"L2 point-to-point for {customer}",
-        "relatedParty": [{"id": customer, "role": "customer", "@referredType": "Organization", "@type": "RelatedParty"}],
-        "serviceOrderItem": [_item("circuit", product, {"saps": saps})],
+        "relatedParty": [
+            {"id": customer, "role": "customer", "@referredType": "Organization", "@type": "RelatedParty"}
+        ],
+        "serviceOrderItem": [order_item("circuit", product, {"saps": saps})],
     }
 
 
