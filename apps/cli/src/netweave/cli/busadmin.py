@@ -121,14 +121,22 @@ async def _ensure_consumer(jsm: JetStreamManager, c: ConsumerDef) -> Change:
     try:
         await jsm.add_consumer(c.stream, edited)
     except BadRequestError as exc:
-        log.warning("consumer cannot be edited in place; recreating", extra={"consumer": c.durable, "error": str(exc)})
+        log.warning(
+            "consumer cannot be edited in place; recreating", extra={"consumer": c.durable, "error": str(exc)}
+        )
         await _recreate_after_ack_floor(jsm, c, want)
         return Change("consumer", c.durable, "recreated", ", ".join(diffs))
     return Change("consumer", c.durable, "updated", ", ".join(diffs))
 
 
-async def init_bus(servers: list[str], *, replicas: int = 1, user: str | None = None,
-                   password: str | None = None, timeout: float = 10.0) -> list[Change]:
+async def init_bus(
+    servers: list[str],
+    *,
+    replicas: int = 1,
+    user: str | None = None,
+    password: str | None = None,
+    timeout: float = 10.0,
+) -> list[Change]:
     options: dict[str, Any] = {"servers": servers, "connect_timeout": timeout, "name": "netweave-bus-init"}
     if user:
         options.update(user=user, password=password)

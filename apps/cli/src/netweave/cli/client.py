@@ -31,11 +31,20 @@ def _json(response: httpx.Response) -> Any:
 
 
 class NetweaveClient:
-    def __init__(self, order_api: str, subscriptions: str, inventory: str | None = None,
-                 *, timeout: float = 15.0, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        order_api: str,
+        subscriptions: str,
+        inventory: str | None = None,
+        *,
+        timeout: float = 15.0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.orders = httpx.AsyncClient(base_url=order_api, timeout=timeout, headers=headers)
         self.subs = httpx.AsyncClient(base_url=subscriptions, timeout=timeout, headers=headers)
-        self.inv = httpx.AsyncClient(base_url=inventory, timeout=timeout, headers=headers) if inventory else None
+        self.inv = (
+            httpx.AsyncClient(base_url=inventory, timeout=timeout, headers=headers) if inventory else None
+        )
 
     async def submit(self, order: dict[str, Any], idempotency_key: str | None = None) -> dict[str, Any]:
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None

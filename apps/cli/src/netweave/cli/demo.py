@@ -26,9 +26,12 @@ def _label(sub: dict[str, Any]) -> str:
         name = " <> ".join(f"{p.get('node_name')}:{p.get('interface_name')}" for p in ports)
     if sub["product_type"] in ("L2PointToPoint", "L2VPN"):
         saps = block.get("saps", [])
-        name = f"VNI {block.get('vni')} " + " <> ".join(f"{s.get('node_name')}:{s.get('interface_name')}" for s in saps)
+        name = f"VNI {block.get('vni')} " + " <> ".join(
+            f"{s.get('node_name')}:{s.get('interface_name')}" for s in saps
+        )
     color = "green" if sub["status"] == "active" else "yellow"
-    return f"[bold]{sub['product_id']}[/] {name} [{color}]{sub['status']}[/] [dim]{sub['id'][:8]} {sub['customer_id']}[/]"
+    who = f"[dim]{sub['id'][:8]} {sub['customer_id']}[/]"
+    return f"[bold]{sub['product_id']}[/] {name} [{color}]{sub['status']}[/] {who}"
 
 
 def subscriptions_tree(subs: list[dict[str, Any]]) -> Tree:
@@ -51,12 +54,20 @@ def subscriptions_tree(subs: list[dict[str, Any]]) -> Tree:
 def _check(orders: list[dict[str, Any]]) -> None:
     for order in orders:
         if order["state"] != "completed":
-            reasons = [f"{i['id']}: {e.get('reason')}" for i in order["serviceOrderItem"] for e in i.get("errorMessage", [])]
-            raise DemoFailed(f"order {order.get('externalId') or order['id']} ended {order['state']}: "
-                             + ("; ".join(reasons) or "no reason given"))
+            reasons = [
+                f"{i['id']}: {e.get('reason')}"
+                for i in order["serviceOrderItem"]
+                for e in i.get("errorMessage", [])
+            ]
+            raise DemoFailed(
+                f"order {order.get('externalId') or order['id']} ended {order['state']}: "
+                + ("; ".join(reasons) or "no reason given")
+            )
 
 
-async def run_demo(client: NetweaveClient, console: Console, *, timeout: float = 300.0) -> list[dict[str, Any]]:
+async def run_demo(
+    client: NetweaveClient, console: Console, *, timeout: float = 300.0
+) -> list[dict[str, Any]]:
     console.print("[bold]seeding the inventory[/] (sites, roles, device types, prefixes)")
     seeded = await client.seed()
     console.print(f"  {seeded['store']} store: {len(seeded['created'])} object(s) created")

@@ -84,15 +84,15 @@ class Child:
 
 def _asyncpg_url(base: str, database: str) -> str:
     base = base.rstrip("/")
-    scheme, _, rest = base.partition("://")
+    _, _, rest = base.partition("://")
     authority = rest.split("/", 1)[0]
     return f"postgresql+asyncpg://{authority}/{database}"
 
 
 async def ensure_postgres_databases(base_url: str, names: list[str]) -> None:
-    import asyncpg  # type: ignore[import-untyped]
+    import asyncpg
 
-    scheme, _, rest = base_url.partition("://")
+    _, _, rest = base_url.partition("://")
     authority = rest.split("/", 1)[0]
     conn = await asyncpg.connect(f"postgresql://{authority}/postgres")
     try:
@@ -153,7 +153,8 @@ class Stack:
             taken.append(f"nats ({self.config.nats_port})")
         if taken:
             raise StackError(
-                "ports already in use: " + ", ".join(taken)
+                "ports already in use: "
+                + ", ".join(taken)
                 + " — is another stack running? Choose others with --http-port-base / --nats-port."
             )
 
@@ -185,8 +186,13 @@ class Stack:
         log_file = child.log_path.open("ab")
         try:
             child.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", child.spec.module,
-                env=child.env, stdout=log_file, stderr=log_file, start_new_session=True,
+                sys.executable,
+                "-m",
+                child.spec.module,
+                env=child.env,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
                 cwd=str(self.config.data_dir),
             )
         finally:
@@ -199,8 +205,11 @@ class Stack:
             "nats_pid": self.nats.process.pid if self.nats and self.nats.process else None,
             "launcher_pid": os.getpid(),
             "services": {
-                name: {"url": self.config.url(c.spec), "pid": c.process.pid if c.process else None,
-                       "log": str(c.log_path.resolve())}
+                name: {
+                    "url": self.config.url(c.spec),
+                    "pid": c.process.pid if c.process else None,
+                    "log": str(c.log_path.resolve()),
+                }
                 for name, c in self.children.items()
             },
         }
@@ -229,7 +238,9 @@ class Stack:
                 if not pending:
                     return
                 if time.monotonic() > deadline:
-                    raise StackError(f"not ready after {self.config.ready_timeout:.0f}s: {', '.join(sorted(pending))}")
+                    raise StackError(
+                        f"not ready after {self.config.ready_timeout:.0f}s: {', '.join(sorted(pending))}"
+                    )
                 await asyncio.sleep(0.25)
 
     async def _supervise(self) -> None:
@@ -242,8 +253,12 @@ class Stack:
                 if time.monotonic() - child.started_at < 5:
                     await asyncio.sleep(min(5.0, 0.5 * (2 ** min(child.restarts, 4))))
                 child.restarts += 1
-                log.warning("%s exited with %s; restarting (restart #%d)", child.spec.name, proc.returncode,
-                            child.restarts)
+                log.warning(
+                    "%s exited with %s; restarting (restart #%d)",
+                    child.spec.name,
+                    proc.returncode,
+                    child.restarts,
+                )
                 await self._spawn(child)
                 self._write_state()
             with contextlib.suppress(TimeoutError):
@@ -260,7 +275,7 @@ class Stack:
             with contextlib.suppress(ProcessLookupError):
                 p.send_signal(signal.SIGTERM)
         if procs:
-            _, still = await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=grace)
+            await asyncio.wait([asyncio.create_task(p.wait()) for p in procs], timeout=grace)
             for p in procs:
                 if p.returncode is None:
                     with contextlib.suppress(ProcessLookupError):
@@ -273,7 +288,11 @@ class Stack:
 
     def status(self) -> list[dict[str, Any]]:
         return [
-            {"service": name, "url": self.config.url(c.spec), "pid": c.process.pid if c.process else None,
-             "restarts": c.restarts}
+            {
+                "service": name,
+                "url": self.config.url(c.spec),
+                "pid": c.process.pid if c.process else None,
+                "restarts": c.restarts,
+            }
             for name, c in self.children.items()
         ]

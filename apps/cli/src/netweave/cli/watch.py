@@ -39,16 +39,26 @@ def order_table(orders: list[dict[str, Any]]) -> Table:
         table.add_row(f"[bold]{label}[/]", "", "", _styled(order["state"]), "")
         for item in order["serviceOrderItem"]:
             reason = "; ".join(e.get("reason", "") for e in item.get("errorMessage", []))
-            table.add_row("", item["id"], item["service"]["serviceSpecification"]["id"], _styled(item["state"]), reason)
+            table.add_row(
+                "", item["id"], item["service"]["serviceSpecification"]["id"], _styled(item["state"]), reason
+            )
     return table
 
 
-async def watch_orders(client: NetweaveClient, order_ids: list[str], *, console: Console,
-                       timeout: float = 300.0, interval: float = 0.3) -> list[dict[str, Any]]:
+async def watch_orders(
+    client: NetweaveClient,
+    order_ids: list[str],
+    *,
+    console: Console,
+    timeout: float = 300.0,
+    interval: float = 0.3,
+) -> list[dict[str, Any]]:
     """Poll the orders until every one is final (or the timeout); shows a live table."""
     deadline = time.monotonic() + timeout
     orders = [await client.order(i) for i in order_ids]
-    with Live(order_table(orders), console=console, refresh_per_second=8, transient=not console.is_terminal) as live:
+    with Live(
+        order_table(orders), console=console, refresh_per_second=8, transient=not console.is_terminal
+    ) as live:
         while not all(o["state"] in FINAL_STATES for o in orders) and time.monotonic() < deadline:
             await asyncio.sleep(interval)
             orders = [await client.order(i) for i in order_ids]

@@ -48,13 +48,27 @@ class NatsServer:
         return f"nats://{self.host}:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [str(nats_server_binary()), "-a", self.host, "-p", str(self.port), "-js",
-               "-sd", str(self.data_dir / "jetstream"), "-n", self.name]
+        cmd = [
+            str(nats_server_binary()),
+            "-a",
+            self.host,
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.data_dir / "jetstream"),
+            "-n",
+            self.name,
+        ]
         if self.config_file:
             cmd += ["-c", str(self.config_file)]
         if self.cluster_port:
-            cmd += ["--cluster", f"nats://{self.host}:{self.cluster_port}",
-                    "--cluster_name", self.cluster_name or "netweave"]
+            cmd += [
+                "--cluster",
+                f"nats://{self.host}:{self.cluster_port}",
+                "--cluster_name",
+                self.cluster_name or "netweave",
+            ]
             if self.routes:
                 cmd += ["--routes", ",".join(self.routes)]
         if self.log_file:
@@ -66,7 +80,9 @@ class NatsServer:
             self.port = free_port(self.host)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE if not self.log_file else subprocess.DEVNULL,
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE if not self.log_file else subprocess.DEVNULL,
             start_new_session=True,
         )
         if not wait_for_port(self.port, self.host, timeout):
