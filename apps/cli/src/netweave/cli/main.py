@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from netweave.cli import lab_cmd
+from netweave.cli import lab_cmd, netbox_cmd
 from netweave.cli.busadmin import init_bus
 from netweave.cli.client import ApiRefused, NetweaveClient
 from netweave.cli.demo import DemoFailed, run_demo
@@ -26,6 +26,7 @@ inventory_app = typer.Typer(help="The inventory.", no_args_is_help=True)
 app.add_typer(bus_app, name="bus")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(lab_cmd.app, name="lab", help="The lab network: network namespaces + FRR from clab/.")
+app.add_typer(netbox_cmd.app, name="netbox", help="A local NetBox without Docker (for tests and development).")
 
 console = Console()
 err = Console(stderr=True)
