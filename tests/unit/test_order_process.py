@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from netweave.contracts.events import Action
-from netweave.order_api.domain.order import Item, ItemState, Order, OrderState
+from netweave.order_api.domain.order import CannotCancel, Item, ItemState, Order, OrderState, Settlement
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -65,9 +67,9 @@ def test_an_order_where_nothing_completed_failed() -> None:
 def test_settling_twice_changes_nothing() -> None:
     order = _order(("a", ()), ("b", ()))
     order.start(NOW)
-    assert order.settle("a", True, NOW)
+    assert order.settle("a", True, NOW) == Settlement.SETTLED
     order.take_transitions()
-    assert not order.settle("a", False, NOW, "late duplicate")
+    assert order.settle("a", False, NOW, "late duplicate") == Settlement.IGNORED
     assert order.take_transitions() == []
     assert order.item("a").state == ItemState.COMPLETED
 
@@ -88,3 +90,46 @@ def test_transitions_are_recorded_for_announcement() -> None:
     order.start(NOW)
     kinds = [(t.item_id, t.previous, t.state) for t in order.take_transitions()]
     assert kinds == [(None, "acknowledged", "inProgress"), ("a", "acknowledged", "inProgress")]
+
+
+def test_cancelling_ends_waiting_items_at_once_and_running_ones_when_they_settle() -> None:
+    order = _order(("a", ()), ("b", ("a",)))
+    order.start(NOW)
+    order.cancel(NOW, "customer changed their mind")
+    assert order.state == OrderState.PENDING_CANCELLATION
+    assert _states(order) == {"a": "pendingCancellation", "b": "cancelled"}
+    # "a" (an add) reached the network meanwhile: it must be undone first.
+    assert order.settle("a", True, NOW) == Settlement.COMPENSATE
+    assert order.item("a").compensation == "requested"
+    assert order.state == OrderState.PENDING_CANCELLATION
+    assert order.settle("a", False, NOW, "order cancelled", compensated=True) == Settlement.SETTLED
+    assert _states(order)["a"] == "cancelled"
+    assert order.item("a").compensation == "done"
+    assert order.state == OrderState.CANCELLED
+
+
+def test_an_item_that_fails_during_cancellation_needs_no_undo() -> None:
+    order = _order(("a", ()))
+    order.start(NOW)
+    order.cancel(NOW, None)
+    assert order.settle("a", False, NOW, "no free port") == Settlement.SETTLED
+    assert order.item("a").state == ItemState.CANCELLED
+    assert order.state == OrderState.CANCELLED
+
+
+def test_a_failed_undo_leaves_the_item_failed_with_the_reason() -> None:
+    order = _order(("a", ()))
+    order.start(NOW)
+    order.cancel(NOW, None)
+    order.settle("a", True, NOW)
+    order.settle("a", False, NOW, "router unreachable", compensated=False)
+    assert order.item("a").state == ItemState.FAILED
+    assert "router unreachable" in (order.item("a").reason or "")
+
+
+def test_a_final_order_cannot_be_cancelled() -> None:
+    order = _order(("a", ()))
+    order.start(NOW)
+    order.settle("a", True, NOW)
+    with pytest.raises(CannotCancel):
+        order.cancel(NOW, None)

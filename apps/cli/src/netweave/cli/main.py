@@ -26,7 +26,9 @@ inventory_app = typer.Typer(help="The inventory.", no_args_is_help=True)
 app.add_typer(bus_app, name="bus")
 app.add_typer(inventory_app, name="inventory")
 app.add_typer(lab_cmd.app, name="lab", help="The lab network: network namespaces + FRR from clab/.")
-app.add_typer(netbox_cmd.app, name="netbox", help="A local NetBox without Docker (for tests and development).")
+app.add_typer(
+    netbox_cmd.app, name="netbox", help="A local NetBox without Docker (for tests and development)."
+)
 
 console = Console()
 err = Console(stderr=True)

@@ -139,6 +139,8 @@ class Stack:
             f"{p}HTTP_PORT": str(self.config.port(spec)),
             f"{p}LOG_FORMAT": "json",
             f"{p}LOG_LEVEL": self.config.log_level,
+            # The embedded stack listens on loopback only; production configures keys or JWT.
+            f"{p}AUTH__DISABLED": "true",
             "NETWEAVE_ORDER_API_SUBSCRIPTIONS_URL": urls["subscriptions"],
             "NETWEAVE_ORDER_API_PUBLIC_URL": urls["order-api"],
             "NETWEAVE_PROVISIONER_CALLBACK_URL": urls["provisioner"],

@@ -124,6 +124,22 @@ class OrderItemStateChanged(ItemEvent):
     reason: str | None = None
 
 
+class OrderCancellationChanged(EventPayload):
+    OWNER, AGGREGATE, NAME, ENTITY_FIELD = "order", "cancellation", "changed", "order_id"
+    SUMMARY = (
+        "A cancelServiceOrder request moved on (acknowledged, inProgress, done, "
+        "terminatedWithError); lists the items cancelled and those compensated."
+    )
+
+    cancellation_id: str
+    order_id: str
+    state: str
+    reason: str | None = None
+    cancelled_items: tuple[str, ...] = ()
+    compensated_items: tuple[str, ...] = ()
+    completed_items: tuple[str, ...] = ()
+
+
 class OrderItemCompensationRequested(ItemEvent):
     OWNER, AGGREGATE, NAME = "order", "item", "compensation_requested"
     ENTITY_FIELD: ClassVar[str] = "order_id"
@@ -202,6 +218,7 @@ class ProvisioningFailed(ItemEvent):
     reason: str
     output: str = ""
     job_id: str | None = None
+    operation: Literal["apply", "remove"] = "apply"
 
 
 class JobProgressed(ItemEvent):
@@ -327,6 +344,7 @@ ALL_EVENTS: tuple[type[EventPayload], ...] = (
     OrderItemStateChanged,
     OrderItemCompensationRequested,
     OrderItemJeopardyRaised,
+    OrderCancellationChanged,
     ResourcesAllocated,
     AllocationFailed,
     ResourcesReleased,

@@ -124,8 +124,8 @@ CONSUMERS: tuple[ConsumerDef, ...] = (
     _consumer(
         "inventory",
         ORDERS,
-        (OrderItemReleased, OrderItemCompensationRequested),
-        "Allocate (add/modify) for released items; release for compensations.",
+        (OrderItemReleased,),
+        "Allocate resources for released add and modify items.",
     ),
     _consumer(
         "inventory",
@@ -154,8 +154,8 @@ CONSUMERS: tuple[ConsumerDef, ...] = (
     _consumer(
         "subscriptions",
         ORDERS,
-        (OrderItemReleased,),
-        "Create subscriptions (initial) and lock them while an item is in flight.",
+        (OrderItemReleased, OrderItemCompensationRequested),
+        "Create subscriptions (initial) and lock them while an item or its undo is in flight.",
     ),
     _consumer(
         "subscriptions",

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from sqlalchemy import Table
 
 from netweave.contracts.streams import consumers_of
+from netweave.runtime.auth import Authenticator
 from netweave.runtime.bus import Bus, ConsumerRunner, Handler
 from netweave.runtime.db import Database, upgrade
 from netweave.runtime.http import Check, health_router, install_error_handlers
@@ -29,7 +30,7 @@ from netweave.runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-Periodic = Callable[[], Awaitable[None]]
+Periodic = Callable[[], Awaitable[object]]
 
 
 @dataclass
@@ -181,6 +182,7 @@ def create_service_app(
     install_error_handlers(app)
     app.include_router(health_router(runtime.checks))
     app.state.runtime = runtime
+    app.state.auth = Authenticator(runtime.settings.auth, service=runtime.service)
     return app
 
 

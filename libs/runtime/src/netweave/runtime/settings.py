@@ -7,11 +7,13 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from netweave.runtime.auth import AuthSettings
+
 
 class ServiceSettings(BaseSettings):
     """Read from the environment (``NETWEAVE_<SERVICE>_*``) and an optional ``.env``."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_file=None)
+    model_config = SettingsConfigDict(extra="ignore", env_file=None, env_nested_delimiter="__")
 
     database_url: str = Field(
         default="sqlite+aiosqlite:///./.netweave/service.db",
@@ -26,6 +28,7 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     consumer_concurrency: int = Field(default=8, ge=1, le=256)
     shutdown_grace_seconds: float = Field(default=20.0, ge=0)
+    auth: AuthSettings = Field(default_factory=AuthSettings, description="set with <PREFIX>AUTH__<FIELD>")
 
     def nats_servers(self) -> list[str]:
         return [s.strip() for s in self.nats_url.split(",") if s.strip()]

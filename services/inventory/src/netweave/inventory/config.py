@@ -11,7 +11,9 @@ from netweave.runtime.settings import ServiceSettings
 
 
 class InventorySettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NETWEAVE_INVENTORY_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NETWEAVE_INVENTORY_", extra="ignore", env_nested_delimiter="__"
+    )
 
     database_url: str = "sqlite+aiosqlite:///./.netweave/inventory.db"
     http_port: int = 8081

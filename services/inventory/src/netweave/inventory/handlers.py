@@ -19,7 +19,6 @@ from netweave.contracts.events import (
     Action,
     AllocationFailed,
     ItemEvent,
-    OrderItemCompensationRequested,
     OrderItemReleased,
     ProvisioningFailed,
     ResourcesAllocated,
@@ -184,8 +183,10 @@ async def on_provisioning_event(event: CloudEvent, *, uow_factory: UowFactory, s
     """A failed activation is compensated; a deactivated service is released."""
     payload = event.payload()
     if isinstance(payload, ProvisioningFailed):
-        if payload.action != Action.ADD:
-            return  # a failed modify/delete leaves the allocation as it was
+        if payload.action != Action.ADD or payload.operation != "apply":
+            # A failed modify or delete, or a failed undo, leaves the allocation as it
+            # is: what is on the network still uses it.
+            return
         await _release(
             event,
             payload,
@@ -209,21 +210,3 @@ async def on_provisioning_event(event: CloudEvent, *, uow_factory: UowFactory, s
             store_for=store_for,
             consumer=PROVISIONING_CONSUMER,
         )
-
-
-async def on_compensation_requested(
-    event: CloudEvent, *, uow_factory: UowFactory, store_for: StoreFor
-) -> None:
-    """A cancelled item that never reached the network: give back what it holds."""
-    payload = event.payload_as(OrderItemCompensationRequested)
-    if payload.action != Action.ADD:
-        return
-    await _release(
-        event,
-        payload,
-        cause="compensation",
-        reason=payload.reason,
-        uow_factory=uow_factory,
-        store_for=store_for,
-        consumer=ORDERS_CONSUMER,
-    )

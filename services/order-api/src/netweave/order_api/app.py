@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from netweave.order_api.adapters.db import inbox, outbox
 from netweave.order_api.adapters.subscriptions_client import HttpSubscriptionLookup
 from netweave.order_api.config import OrderApiSettings
 from netweave.order_api.entrypoints import bus, http
+from netweave.order_api.handlers import raise_jeopardies, start_due_orders
 from netweave.order_api.ports import SubscriptionLookup
 from netweave.runtime.service import ServiceRuntime, create_service_app
 
@@ -36,11 +38,24 @@ def create_app(
 ) -> FastAPI:
     settings = settings or OrderApiSettings()
     runtime = ServiceRuntime(SERVICE, settings, MIGRATIONS, inbox, outbox)
-    client = HttpSubscriptionLookup(settings.subscriptions_url) if lookup is None else None
-    api = OrderApi(settings, runtime, lookup or client)  # type: ignore[arg-type]
-    runtime.consume(bus.consumers(runtime.unit_of_work))
-    if client is not None:
+    if lookup is None:
+        headers = {"X-API-Key": settings.subscriptions_api_key} if settings.subscriptions_api_key else None
+        client = HttpSubscriptionLookup(settings.subscriptions_url, headers=headers)
         runtime.on_stop.append(client.close)
+        lookup = client
+    api = OrderApi(settings, runtime, lookup)
+    runtime.consume(bus.consumers(runtime.unit_of_work))
+    runtime.every("start due orders", 1.0, partial(start_due_orders, uow_factory=runtime.unit_of_work))
+    runtime.every(
+        "jeopardy",
+        settings.jeopardy_check_seconds,
+        partial(
+            raise_jeopardies,
+            uow_factory=runtime.unit_of_work,
+            factor=settings.jeopardy_factor,
+            fixed_seconds=settings.jeopardy_after_seconds,
+        ),
+    )
     app = create_service_app(
         runtime,
         title="netweave order API",

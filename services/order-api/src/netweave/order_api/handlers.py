@@ -15,29 +15,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
-from netweave.contracts.catalog import get_product
+from netweave.contracts.catalog import LifecycleStatus, get_product
 from netweave.contracts.envelope import CloudEvent, answer_id, make_event
 from netweave.contracts.events import (
     AcceptedItem,
     Action,
     EventPayload,
     OrderAccepted,
+    OrderCancellationChanged,
+    OrderItemCompensationRequested,
+    OrderItemJeopardyRaised,
     OrderItemReleased,
     OrderItemStateChanged,
     OrderStateChanged,
     SubscriptionChangeCompleted,
     SubscriptionChangeFailed,
 )
-from netweave.order_api.adapters.db import OrderRepository, order_items, orders
+from netweave.order_api.adapters.db import OrderRepository, cancellations, order_items, orders
 from netweave.order_api.domain.order import (
     FINAL_ORDER_STATES,
+    CannotCancel,
     ItemState,
     Order,
     OrderState,
+    Settlement,
     Transition,
 )
 from netweave.order_api.domain.validation import RequestedItem, check_structure, resolve
@@ -263,22 +268,68 @@ async def _advance(uow: UnitOfWork, order: Order, cause: CloudEvent, now: dateti
     await _release(uow, order, released, cause)
 
 
+async def _start(uow: UnitOfWork, order: Order, cause: CloudEvent, now: datetime) -> None:
+    blocked = await _blocked_items(uow, order)
+    released = order.start(now, blocked=blocked)
+    await OrderRepository(uow.session).save_states(order, now)
+    await _announce(uow, order, order.take_transitions(), cause)
+    await _release(uow, order, released, cause)
+
+
 async def on_order_accepted(event: CloudEvent, *, uow_factory: UowFactory) -> None:
     accepted = event.payload_as(OrderAccepted)
 
     async def effect(uow: UnitOfWork) -> None:
-        repo = OrderRepository(uow.session)
-        order = await repo.get(accepted.order_id, for_update=True)
+        order = await OrderRepository(uow.session).get(accepted.order_id, for_update=True)
         if order is None or order.state != OrderState.ACKNOWLEDGED:
             return
-        now = utcnow()
-        blocked = await _blocked_items(uow, order)
-        released = order.start(now, blocked=blocked)
-        await repo.save_states(order, now)
-        await _announce(uow, order, order.take_transitions(), event)
-        await _release(uow, order, released, event)
+        start = (
+            await uow.session.execute(select(orders.c.requested_start_date).where(orders.c.id == order.id))
+        ).scalar()
+        if start is not None and _aware(start) > utcnow():
+            log.info("order waits for its requested start date", extra={"start": start.isoformat()})
+            return  # start_due_orders picks it up then
+        await _start(uow, order, event, utcnow())
 
     await process_once(uow_factory, PROCESS_MANAGER, event, effect)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes for timezone-aware columns.
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+async def start_due_orders(*, uow_factory: UowFactory) -> int:
+    """Start acknowledged orders whose requestedStartDate has come."""
+    async with uow_factory() as uow:
+        due = (
+            (
+                await uow.session.execute(
+                    select(orders.c.id)
+                    .where(
+                        orders.c.state == OrderState.ACKNOWLEDGED.value,
+                        orders.c.requested_start_date.is_not(None),
+                        orders.c.requested_start_date <= utcnow(),
+                    )
+                    .order_by(orders.c.order_date)
+                    .limit(100)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for order_id in due:
+        cause = make_event(
+            OrderAccepted(order_id=order_id, customer_id="-", items=()),
+            source=SOURCE,
+            correlation_id=order_id,
+            event_id=answer_id(order_id, "scheduled-start"),
+        )
+        async with uow_factory() as uow:
+            order = await OrderRepository(uow.session).get(order_id, for_update=True)
+            if order is not None and order.state == OrderState.ACKNOWLEDGED:
+                await _start(uow, order, cause, utcnow())
+    return len(due)
 
 
 async def _wake_held(uow: UnitOfWork, subscription_id: str, cause: CloudEvent, now: datetime) -> None:
@@ -308,6 +359,8 @@ async def on_change_settled(event: CloudEvent, *, uow_factory: UowFactory) -> No
         return
     completed = isinstance(payload, SubscriptionChangeCompleted)
     reason = None if completed else getattr(payload, "reason", None)
+    # An undone add leaves its subscription terminated; a failed undo leaves it as it was.
+    compensated = payload.status == LifecycleStatus.TERMINATED
 
     async def effect(uow: UnitOfWork) -> None:
         repo = OrderRepository(uow.session)
@@ -316,12 +369,284 @@ async def on_change_settled(event: CloudEvent, *, uow_factory: UowFactory) -> No
             log.warning("settlement for an unknown order", extra={"order_id": payload.order_id})
             return
         now = utcnow()
-        if not order.settle(payload.item_id, completed, now, reason):
+        outcome = order.settle(payload.item_id, completed, now, reason, compensated=compensated)
+        if outcome == Settlement.IGNORED:
             return
+        if outcome == Settlement.COMPENSATE:
+            await _request_compensation(uow, order, payload.item_id, event)
         await _advance(uow, order, event, now)
+        if order.state == OrderState.CANCELLED:
+            await _finish_cancellation(uow, order, event, now)
         # Items that ended here (the settled one, dependents cancelled with it) free
         # their subscriptions for orders waiting in held.
         for subscription_id in sorted({it.subscription_id for it in order.items if it.final}):
             await _wake_held(uow, subscription_id, event, now)
 
     await process_once(uow_factory, SETTLEMENTS, event, effect)
+
+
+# --- cancellation ------------------------------------------------------------------------
+
+
+class CancellationRefused(Exception):
+    def __init__(self, code: str, reason: str, status: int = 409) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.status = status
+
+
+async def _request_compensation(uow: UnitOfWork, order: Order, item_id: str, cause: CloudEvent) -> None:
+    it = order.item(item_id)
+    payload = OrderItemCompensationRequested(
+        order_id=order.id,
+        item_id=it.item_id,
+        subscription_id=it.subscription_id,
+        action=it.action,
+        product_id=it.product_id,
+        reason=order.reason or "order cancelled",
+    )
+    await uow.emit(
+        make_event(
+            payload,
+            source=SOURCE,
+            causation=cause,
+            correlation_id=order.id,
+            event_id=_event_id(cause, payload, it.item_id),
+        )
+    )
+
+
+def _cancellation_summary(order: Order) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    cancelled = tuple(
+        it.item_id for it in order.items if it.state == ItemState.CANCELLED and it.compensation != "done"
+    )
+    compensated = tuple(it.item_id for it in order.items if it.compensation == "done")
+    completed = tuple(it.item_id for it in order.items if it.state == ItemState.COMPLETED)
+    return cancelled, compensated, completed
+
+
+async def _finish_cancellation(uow: UnitOfWork, order: Order, cause: CloudEvent, now: datetime) -> None:
+    row = (
+        await uow.session.execute(
+            select(cancellations).where(
+                cancellations.c.order_id == order.id, cancellations.c.state == "inProgress"
+            )
+        )
+    ).first()
+    if row is None:
+        return
+    cancelled, compensated, completed = _cancellation_summary(order)
+    failed = [it.item_id for it in order.items if it.state == ItemState.FAILED]
+    state = "terminatedWithError" if failed or completed else "done"
+    parts = [
+        f"cancelled before starting: {', '.join(cancelled) or 'none'}",
+        f"undone: {', '.join(compensated) or 'none'}",
+    ]
+    if completed:
+        parts.append(f"completed before the cancellation took effect: {', '.join(completed)}")
+    if failed:
+        parts.append(f"could not be undone: {', '.join(failed)}")
+    message = "; ".join(parts)
+    await uow.session.execute(
+        update(cancellations)
+        .where(cancellations.c.id == row.id)
+        .values(state=state, effective_cancellation_date=now, completion_message=message)
+    )
+    await uow.session.execute(update(orders).where(orders.c.id == order.id).values(cancellation_date=now))
+    payload = OrderCancellationChanged(
+        cancellation_id=row.id,
+        order_id=order.id,
+        state=state,
+        reason=row.reason,
+        cancelled_items=cancelled,
+        compensated_items=compensated,
+        completed_items=completed,
+    )
+    await uow.emit(
+        make_event(
+            payload,
+            source=SOURCE,
+            causation=cause,
+            correlation_id=order.id,
+            event_id=_event_id(cause, payload, state),
+        )
+    )
+
+
+async def cancel_order(
+    order_id: str,
+    *,
+    cancellation_id: str,
+    reason: str | None,
+    requested_date: datetime | None,
+    uow_factory: UowFactory,
+) -> None:
+    """cancelServiceOrder: acknowledged -> inProgress -> done | terminatedWithError.
+
+    Items that have not started are cancelled at once; items in flight are cancelled
+    when their change settles, and an add that reached the network is undone first.
+    """
+    now = utcnow()
+    async with uow_factory() as uow:
+        order = await OrderRepository(uow.session).get(order_id, for_update=True)
+        if order is None:
+            raise CancellationRefused("notFound", f"There is no service order {order_id}.", 404)
+        try:
+            order.cancel(now, reason or "cancelled on request")
+        except CannotCancel as exc:
+            raise CancellationRefused("notCancellable", str(exc)) from None
+        await uow.session.execute(
+            cancellations.insert().values(
+                id=cancellation_id,
+                order_id=order_id,
+                state="inProgress",
+                reason=reason,
+                requested_cancellation_date=requested_date,
+                created_at=now,
+            )
+        )
+        await uow.session.execute(
+            update(orders).where(orders.c.id == order_id).values(cancellation_reason=reason)
+        )
+        cause = make_event(
+            OrderCancellationChanged(
+                cancellation_id=cancellation_id, order_id=order_id, state="inProgress", reason=reason
+            ),
+            source=SOURCE,
+            correlation_id=order_id,
+            event_id=answer_id(cancellation_id, "inProgress"),
+        )
+        await uow.emit(cause)
+        await OrderRepository(uow.session).save_states(order, now)
+        await _announce(uow, order, order.take_transitions(), cause)
+        if order.state == OrderState.CANCELLED:
+            await _finish_cancellation(uow, order, cause, now)
+        for subscription_id in sorted({it.subscription_id for it in order.items if it.final}):
+            await _wake_held(uow, subscription_id, cause, now)
+
+
+# --- jeopardy -----------------------------------------------------------------------------
+
+
+async def raise_jeopardies(*, uow_factory: UowFactory, factor: float, fixed_seconds: float | None) -> int:
+    """Alert on items running past their expected duration (once per item)."""
+    now = utcnow()
+    raised = 0
+    async with uow_factory() as uow:
+        rows = (
+            await uow.session.execute(
+                select(order_items).where(
+                    order_items.c.state.in_(
+                        [ItemState.IN_PROGRESS.value, ItemState.PENDING_CANCELLATION.value]
+                    ),
+                    order_items.c.jeopardy_at.is_(None),
+                    order_items.c.started_at.is_not(None),
+                )
+            )
+        ).all()
+        for row in rows:
+            expected = fixed_seconds or get_product(row.product_id).definition.expected_seconds * factor
+            running = (now - _aware(row.started_at)).total_seconds()
+            if running <= expected:
+                continue
+            raised += 1
+            await _record_jeopardy(uow, row, expected, running, now)
+    return raised
+
+
+async def _record_jeopardy(uow: UnitOfWork, row: Any, expected: float, running: float, now: datetime) -> None:
+    await uow.session.execute(
+        update(order_items)
+        .where(order_items.c.order_id == row.order_id, order_items.c.item_id == row.item_id)
+        .values(jeopardy_at=now)
+    )
+    extra = (
+        await uow.session.execute(select(orders.c.extra).where(orders.c.id == row.order_id))
+    ).scalar_one()
+    alerts = list((extra or {}).get("jeopardyAlert", []))
+    alerts.append(
+        {
+            "id": f"{row.item_id}-{len(alerts) + 1}",
+            "alertDate": now.isoformat(),
+            "jeopardyType": "overdue",
+            "name": "item overdue",
+            "message": f"item {row.item_id} has run {running:.0f}s; {expected:.0f}s were expected",
+            "serviceOrderItem": [{"itemId": row.item_id, "serviceOrderId": row.order_id}],
+            "@type": "JeopardyAlert",
+        }
+    )
+    await uow.session.execute(
+        update(orders)
+        .where(orders.c.id == row.order_id)
+        .values(extra={**(extra or {}), "jeopardyAlert": alerts})
+    )
+    payload = OrderItemJeopardyRaised(
+        order_id=row.order_id,
+        item_id=row.item_id,
+        subscription_id=row.subscription_id,
+        action=Action(row.action),
+        product_id=row.product_id,
+        expected_seconds=expected,
+        running_seconds=running,
+    )
+    await uow.emit(
+        make_event(
+            payload,
+            source=SOURCE,
+            correlation_id=row.order_id,
+            event_id=answer_id(f"{row.order_id}/{row.item_id}", "jeopardy"),
+        )
+    )
+
+
+# --- changes to the order resource ---------------------------------------------------------
+
+
+class ChangeRefused(Exception):
+    def __init__(self, code: str, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+        self.status = status
+
+
+async def patch_order(order_id: str, changes: dict[str, Any], *, uow_factory: UowFactory) -> None:
+    """TMF641 PATCH: allowed while the order has not started (acknowledged)."""
+    async with uow_factory() as uow:
+        row = (
+            await uow.session.execute(select(orders).where(orders.c.id == order_id).with_for_update())
+        ).first()
+        if row is None:
+            raise ChangeRefused("notFound", f"There is no service order {order_id}.", 404)
+        if row.state != OrderState.ACKNOWLEDGED.value:
+            raise ChangeRefused(
+                "notModifiable",
+                f"Order {order_id} is {row.state}; only an order that has not started (acknowledged) "
+                "can be changed. Cancel it instead.",
+                409,
+            )
+        extra = dict(row.extra or {})
+        values: dict[str, Any] = {"updated_at": utcnow()}
+        for key, value in changes.items():
+            if key in ("note", "relatedParty", "externalReference"):
+                extra[key] = value
+            else:
+                values[key] = value
+        values["extra"] = extra
+        await uow.session.execute(update(orders).where(orders.c.id == order_id).values(**values))
+
+
+async def delete_order(order_id: str, *, uow_factory: UowFactory) -> None:
+    """TMF641 DELETE: only orders in a final state disappear."""
+    async with uow_factory() as uow:
+        row = (await uow.session.execute(select(orders.c.state).where(orders.c.id == order_id))).first()
+        if row is None:
+            raise ChangeRefused("notFound", f"There is no service order {order_id}.", 404)
+        if row.state not in {s.value for s in FINAL_ORDER_STATES}:
+            raise ChangeRefused(
+                "notDeletable", f"Order {order_id} is {row.state}; only a finished order can be deleted.", 409
+            )
+        await uow.session.execute(delete(cancellations).where(cancellations.c.order_id == order_id))
+        await uow.session.execute(delete(order_items).where(order_items.c.order_id == order_id))
+        await uow.session.execute(delete(orders).where(orders.c.id == order_id))

@@ -202,3 +202,28 @@ class TmfError(BaseModel):
     status: str | None = None
     referenceError: str | None = None
     details: list[dict[str, Any]] | None = None
+
+
+class ServiceOrderRef(TmfModel):
+    id: str = Field(min_length=1, max_length=64)
+    href: str | None = None
+    referred_type: str | None = Field(default=None, alias="@referredType")
+
+
+class CancelServiceOrderCreate(TmfModel):
+    """CancelServiceOrder_Create."""
+
+    cancellationReason: str | None = Field(default=None, max_length=2000)
+    requestedCancellationDate: datetime | None = None
+    serviceOrder: ServiceOrderRef
+
+
+class CancelServiceOrder(TmfModel):
+    id: str
+    href: str
+    cancellationReason: str | None = None
+    completionMessage: str | None = None
+    effectiveCancellationDate: datetime | None = None
+    requestedCancellationDate: datetime | None = None
+    serviceOrder: ServiceOrderRef
+    state: Literal["acknowledged", "rejected", "inProgress", "cancelled", "done", "terminatedWithError"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,7 +13,8 @@ from netweave.provisioner.adapters.db import inbox, outbox
 from netweave.provisioner.adapters.sim import SimNetwork
 from netweave.provisioner.config import ProvisionerSettings
 from netweave.provisioner.entrypoints import bus, http
-from netweave.provisioner.handlers import DriverFor, Provisioner
+from netweave.provisioner.entrypoints.schedules import complete_sim_jobs
+from netweave.provisioner.handlers import DriverFor, Provisioner, reconcile_overdue_jobs
 from netweave.provisioner.ports import NetworkDriver
 from netweave.runtime.outbox import UnitOfWork
 from netweave.runtime.service import ServiceRuntime, create_service_app
@@ -47,6 +49,13 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
         job_timeout=timedelta(seconds=settings.job_timeout_seconds),
     )
     runtime.consume(bus.consumers(provisioner))
+    timeout = timedelta(seconds=settings.job_timeout_seconds)
+    driver_for = provisioner.driver_for
+    runtime.every(
+        "overdue jobs", 5.0, partial(reconcile_overdue_jobs, runtime.unit_of_work, driver_for, timeout)
+    )
+    if settings.driver == "sim":
+        runtime.every("simulated jobs", 0.5, partial(complete_sim_jobs, runtime.unit_of_work))
     papp = ProvisionerApp(settings, runtime, provisioner)
     app = create_service_app(
         runtime,

@@ -11,7 +11,9 @@ from netweave.runtime.settings import ServiceSettings
 
 
 class ProvisionerSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NETWEAVE_PROVISIONER_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NETWEAVE_PROVISIONER_", extra="ignore", env_nested_delimiter="__"
+    )
 
     database_url: str = "sqlite+aiosqlite:///./.netweave/provisioner.db"
     http_port: int = 8082

@@ -143,9 +143,22 @@ def _answer(job: Any, outcome: JobOutcome) -> EventPayload:
             f"{first_line.strip()[:300]}",
             output=_tail(outcome.output),
             job_id=job.job_id,
+            operation=job.operation,
         )
     cls = ServiceActivated if job.operation == "apply" else ServiceDeactivated
     return cls(**item, job_id=job.job_id, driver=job.driver, devices=devices_of(intent))
+
+
+def _reconciled(original: Any, verdict: JobOutcome, timeout_note: str) -> JobOutcome:
+    """What a validate run says about a job that never reported back."""
+    if original.operation == "apply":
+        happened = verdict.succeeded and not verdict.differences
+    else:
+        happened = verdict.succeeded and bool(verdict.differences)
+    seen = "in place" if original.operation == "apply" else "gone"
+    missing = "missing" if original.operation == "apply" else "still there"
+    summary = f"{timeout_note}; validate found the change {seen if happened else missing}"
+    return JobOutcome(happened, f"{summary}\n{verdict.output}" if not happened else summary)
 
 
 async def finish_job(uow: UnitOfWork, job_id: str, outcome: JobOutcome) -> bool:
@@ -153,6 +166,19 @@ async def finish_job(uow: UnitOfWork, job_id: str, outcome: JobOutcome) -> bool:
     job = (await uow.session.execute(select(jobs).where(jobs.c.job_id == job_id).with_for_update())).first()
     if job is None or job.state not in ("running", "unknown"):
         return False
+    if job.reconciles is not None:
+        await _finish_row(uow, job, outcome, announce=False)
+        original = (await uow.session.execute(select(jobs).where(jobs.c.job_id == job.reconciles))).first()
+        if original is not None:
+            note = "no answer from the driver within the job timeout"
+            return await finish_job(uow, original.job_id, _reconciled(original, outcome, note))
+        return True
+    await _finish_row(uow, job, outcome, announce=True)
+    return True
+
+
+async def _finish_row(uow: UnitOfWork, job: Any, outcome: JobOutcome, *, announce: bool) -> None:
+    job_id = job.job_id
     now = utcnow()
     await uow.session.execute(
         update(jobs)
@@ -166,12 +192,14 @@ async def finish_job(uow: UnitOfWork, job_id: str, outcome: JobOutcome) -> bool:
     )
     if outcome.succeeded and job.operation in ("apply", "remove"):
         await _remember(uow, job, now)
-    payload = _answer(job, outcome)
-    await uow.emit(
-        make_event(payload, source=SOURCE, causation_id=job.cause_event_id, correlation_id=job.correlation_id)
-    )
     log.info("job finished", extra={"job_id": job_id, "operation": job.operation, "ok": outcome.succeeded})
-    return True
+    if announce:
+        payload = _answer(job, outcome)
+        await uow.emit(
+            make_event(
+                payload, source=SOURCE, causation_id=job.cause_event_id, correlation_id=job.correlation_id
+            )
+        )
 
 
 async def _remember(uow: UnitOfWork, job: Any, now: datetime) -> None:
@@ -313,3 +341,61 @@ class Provisioner:
             )
 
         await process_once(self.uow_factory, SUBSCRIPTIONS_CONSUMER, event, effect)
+
+
+def spec_of(job: Any) -> JobSpec:
+    previous = _INTENT.validate_python(job.previous_intent) if job.previous_intent else None
+    return JobSpec(job.job_id, job.operation, _INTENT.validate_python(job.intent), previous)
+
+
+async def reconcile_overdue_jobs(uow_factory: UowFactory, driver_for: DriverFor, timeout: timedelta) -> int:
+    """Jobs past their deadline: mark them unknown and let validate decide.
+
+    LSO keeps no job state, retries nothing and forgets jobs when it restarts; a
+    callback that never comes must not leave an order hanging.
+    """
+    now = utcnow()
+    async with uow_factory() as uow:
+        overdue = (
+            await uow.session.execute(select(jobs).where(jobs.c.state == "running", jobs.c.deadline_at < now))
+        ).all()
+    for job in overdue:
+        async with uow_factory() as uow:
+            if job.reconciles is not None or job.operation == "validate":
+                verdict = JobOutcome(False, "no answer from the driver within the job timeout")
+                await finish_job(uow, job.job_id, verdict)
+                continue
+            await uow.session.execute(update(jobs).where(jobs.c.job_id == job.job_id).values(state="unknown"))
+            log.warning("job timed out; reconciling with validate", extra={"job_id": job.job_id})
+            await _start_reconciliation(uow, driver_for(uow), job, timeout)
+    return len(overdue)
+
+
+async def _start_reconciliation(uow: UnitOfWork, driver: NetworkDriver, job: Any, timeout: timedelta) -> None:
+    check_id = answer_id(job.job_id, "reconcile")
+    now = utcnow()
+    await uow.session.execute(
+        insert(jobs).values(
+            job_id=check_id,
+            subscription_id=job.subscription_id,
+            order_id=job.order_id,
+            item_id=job.item_id,
+            action=job.action,
+            product_id=job.product_id,
+            operation="validate",
+            driver=driver.name,
+            state="running",
+            intent=job.intent,
+            previous_intent=None,
+            token_hash=None,
+            cause_event_id=job.cause_event_id,
+            correlation_id=job.correlation_id,
+            request_id=None,
+            reconciles=job.job_id,
+            started_at=now,
+            deadline_at=now + timeout,
+        )
+    )
+    outcome = await driver.run(JobSpec(check_id, "validate", _INTENT.validate_python(job.intent)))
+    if outcome is not None:
+        await finish_job(uow, check_id, outcome)

@@ -9,7 +9,9 @@ from netweave.runtime.settings import ServiceSettings
 
 
 class SubscriptionsSettings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NETWEAVE_SUBSCRIPTIONS_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="NETWEAVE_SUBSCRIPTIONS_", extra="ignore", env_nested_delimiter="__"
+    )
 
     database_url: str = "sqlite+aiosqlite:///./.netweave/subscriptions.db"
     http_port: int = 8083

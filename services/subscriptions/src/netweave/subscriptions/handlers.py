@@ -23,6 +23,7 @@ from netweave.contracts.events import (
     AllocationFailed,
     EventPayload,
     ItemEvent,
+    OrderItemCompensationRequested,
     OrderItemReleased,
     ProvisioningFailed,
     ResourcesAllocated,
@@ -206,6 +207,11 @@ class Projection:
             row.id, f"{item.action} started by order {item.order_id}", item.order_id, item.item_id
         )
 
+    async def compensation_requested(self, item: OrderItemCompensationRequested) -> None:
+        row = await self.require(item.subscription_id)
+        await self.set(row.id, in_sync=False, locked_by_order=item.order_id, locked_by_item=item.item_id)
+        await self.note(row.id, f"being undone: {item.reason}", item.order_id, item.item_id)
+
     async def _create(self, item: OrderItemReleased) -> None:
         if await self.get(item.subscription_id) is not None:
             return
@@ -355,7 +361,7 @@ class Projection:
     async def provisioning_failed(self, failed: ProvisioningFailed) -> None:
         row = await self.require(failed.subscription_id)
         await self.note(row.id, f"provisioning failed: {failed.reason}", failed.order_id, failed.item_id)
-        if failed.action == Action.ADD:
+        if failed.action == Action.ADD and failed.operation == "apply":
             return  # settled when the inventory has given the resources back
         await self.set(
             row.id, in_sync=False, reason=failed.reason, pending_inputs=None, pending_resources=None
@@ -391,6 +397,7 @@ def _resources(data: Any) -> Any:
 
 _APPLY: dict[type[EventPayload], Callable[[Projection, Any], Awaitable[None]]] = {
     OrderItemReleased: Projection.released,
+    OrderItemCompensationRequested: Projection.compensation_requested,
     ResourcesAllocated: Projection.allocated,
     AllocationFailed: Projection.allocation_failed,
     ResourcesReleased: Projection.resources_released,

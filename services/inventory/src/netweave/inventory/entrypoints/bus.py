@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from netweave.contracts.envelope import CloudEvent
-from netweave.contracts.events import OrderItemCompensationRequested, OrderItemReleased
 from netweave.inventory import handlers
 from netweave.inventory.handlers import StoreFor
 from netweave.runtime.bus import Handler
@@ -14,12 +13,9 @@ from netweave.runtime.outbox import UowFactory
 
 def consumers(uow_factory: UowFactory, store_for: StoreFor, deadline: timedelta) -> dict[str, Handler]:
     async def orders(event: CloudEvent) -> None:
-        if event.type == OrderItemReleased.event_type():
-            await handlers.on_item_released(
-                event, uow_factory=uow_factory, store_for=store_for, deadline=deadline
-            )
-        elif event.type == OrderItemCompensationRequested.event_type():
-            await handlers.on_compensation_requested(event, uow_factory=uow_factory, store_for=store_for)
+        await handlers.on_item_released(
+            event, uow_factory=uow_factory, store_for=store_for, deadline=deadline
+        )
 
     async def provisioning(event: CloudEvent) -> None:
         await handlers.on_provisioning_event(event, uow_factory=uow_factory, store_for=store_for)

@@ -69,9 +69,25 @@ order_items = Table(
     json_column("service", nullable=False),
     Column("started_at", DateTime(timezone=True)),
     Column("completed_at", DateTime(timezone=True)),
+    Column("compensation", String(20)),
+    Column("jeopardy_at", DateTime(timezone=True)),
     PrimaryKeyConstraint("order_id", "item_id"),
     ForeignKeyConstraint(["order_id"], ["service_orders.id"], ondelete="CASCADE"),
     Index("ix_service_order_items_subscription_state", "subscription_id", "state"),
+)
+
+cancellations = Table(
+    "cancel_orders",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("order_id", String(36), nullable=False, index=True),
+    Column("state", String(30), nullable=False),
+    Column("reason", Text),
+    Column("requested_cancellation_date", DateTime(timezone=True)),
+    Column("effective_cancellation_date", DateTime(timezone=True)),
+    Column("completion_message", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["order_id"], ["service_orders.id"], ondelete="CASCADE"),
 )
 
 
@@ -87,6 +103,7 @@ def _item_from_row(row: Any) -> Item:
         reason=row.reason,
         started_at=row.started_at,
         completed_at=row.completed_at,
+        compensation=row.compensation,
     )
 
 
@@ -162,6 +179,7 @@ class OrderRepository:
                     reason=it.reason,
                     started_at=it.started_at,
                     completed_at=it.completed_at,
+                    compensation=it.compensation,
                 )
             )
 

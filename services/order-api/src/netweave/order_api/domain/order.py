@@ -51,6 +51,17 @@ FINAL_ITEM_STATES = frozenset(
     {ItemState.COMPLETED, ItemState.FAILED, ItemState.CANCELLED, ItemState.REJECTED}
 )
 WAITING_ITEM_STATES = frozenset({ItemState.ACKNOWLEDGED, ItemState.PENDING, ItemState.HELD})
+CANCELLING_ORDER_STATES = frozenset({OrderState.ASSESSING_CANCELLATION, OrderState.PENDING_CANCELLATION})
+
+
+class CannotCancel(Exception):
+    pass
+
+
+class Settlement(StrEnum):
+    IGNORED = "ignored"
+    SETTLED = "settled"
+    COMPENSATE = "compensate"
 
 
 @dataclass
@@ -65,6 +76,7 @@ class Item:
     reason: str | None = None
     started_at: datetime | None = None
     completed_at: datetime | None = None
+    compensation: str | None = None  # None, "requested" or "done"
 
     @property
     def final(self) -> bool:
@@ -168,20 +180,75 @@ class Order:
             self._set_order(OrderState.IN_PROGRESS, now)
             self.reason = None
 
-    def settle(self, item_id: str, completed: bool, now: datetime, reason: str | None = None) -> bool:
-        """An item's change finished. False if it already had (idempotent).
+    def settle(
+        self,
+        item_id: str,
+        completed: bool,
+        now: datetime,
+        reason: str | None = None,
+        *,
+        compensated: bool = False,
+    ) -> Settlement:
+        """An item's change (or its compensation) finished.
 
-        The caller then releases what became ready with :meth:`release_ready`, knowing
-        which subscriptions other orders hold.
+        Idempotent: an item already final answers ``Settlement.IGNORED``. The caller
+        then releases what became ready with :meth:`release_ready`, knowing which
+        subscriptions other orders hold.
         """
         item = self.item(item_id)
         if item.final:
-            return False
-        self._set_item(item, ItemState.COMPLETED if completed else ItemState.FAILED, now, reason)
-        if not completed:
-            self._cancel_dependents(now)
+            return Settlement.IGNORED
+        if item.state == ItemState.PENDING_CANCELLATION:
+            outcome = self._settle_cancelled(item, completed, now, reason, compensated)
+        else:
+            self._set_item(item, ItemState.COMPLETED if completed else ItemState.FAILED, now, reason)
+            if not completed:
+                self._cancel_dependents(now)
+            outcome = Settlement.SETTLED
         self._conclude(now)
-        return True
+        return outcome
+
+    def _settle_cancelled(
+        self, item: Item, completed: bool, now: datetime, reason: str | None, compensated: bool
+    ) -> Settlement:
+        if item.compensation == "requested":
+            if compensated:
+                item.compensation = "done"
+                self._set_item(item, ItemState.CANCELLED, now, "cancelled: its change was undone")
+            else:
+                self._set_item(item, ItemState.FAILED, now, f"cancellation could not undo it: {reason}")
+            return Settlement.SETTLED
+        if not completed:
+            self._set_item(item, ItemState.CANCELLED, now, f"cancelled; it had failed meanwhile: {reason}")
+            return Settlement.SETTLED
+        if item.action == Action.ADD:
+            # It reached the network before the cancellation: undo it.
+            item.compensation = "requested"
+            return Settlement.COMPENSATE
+        self._set_item(item, ItemState.COMPLETED, now, "completed before the cancellation took effect")
+        return Settlement.SETTLED
+
+    def cancel(self, now: datetime, reason: str | None) -> list[Item]:
+        """Cancel the order: waiting items end at once, running ones end when settled.
+
+        Returns nothing to start; raises ``CannotCancel`` when the order is final or
+        already being cancelled.
+        """
+        if self.final or self.cancelling:
+            raise CannotCancel(f"order {self.id} is {self.state}; it cannot be cancelled")
+        self._set_order(OrderState.ASSESSING_CANCELLATION, now, reason)
+        for it in self.items:
+            if it.waiting:
+                self._set_item(it, ItemState.CANCELLED, now, "cancelled before it started")
+            elif it.state == ItemState.IN_PROGRESS:
+                self._set_item(it, ItemState.PENDING_CANCELLATION, now, "cancellation requested")
+        self._set_order(OrderState.PENDING_CANCELLATION, now, reason)
+        self._conclude(now)
+        return []
+
+    @property
+    def cancelling(self) -> bool:
+        return self.state in CANCELLING_ORDER_STATES
 
     def _cancel_dependents(self, now: datetime) -> None:
         changed = True
@@ -201,6 +268,9 @@ class Order:
 
     def _conclude(self, now: datetime) -> None:
         if not all(it.final for it in self.items):
+            return
+        if self.cancelling:
+            self._set_order(OrderState.CANCELLED, now, self.reason)
             return
         states = {it.state for it in self.items}
         if states == {ItemState.COMPLETED}:

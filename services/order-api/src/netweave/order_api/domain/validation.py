@@ -89,6 +89,10 @@ class CheckedOrder:
                 ids.add(it.request.service_id)
             if it.form is not None:
                 ids.update(r.value for r in references_in(it.form) if not is_item_ref(r.value))
+            elif it.action == Action.MODIFY:
+                # Not validated yet (it merges with the subscription's inputs): any
+                # subscription id among its values may be a reference.
+                ids.update(v for v in _strings(dict(it.request.characteristics)) if UUID_RE.match(v))
         return ids
 
 
@@ -198,13 +202,31 @@ def _check_item(req: RequestedItem) -> CheckedItem:
             "not a subscription id",
             "service.id",
         )
-    form = None if action == Action.DELETE else _validate_form(req, product)
-    return CheckedItem(req, action, product, form, set(req.depends_on))
+    if action == Action.ADD:
+        return CheckedItem(req, action, product, _validate_form(req, product), set(req.depends_on))
+    # A modify names only what changes; it is validated once merged with the
+    # subscription's current inputs (in resolve). A delete has no form.
+    _characteristics_dict(req)
+    return CheckedItem(req, action, product, None, set(req.depends_on))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
 
 
 def _check_item_references(items: dict[str, CheckedItem]) -> None:
     for it in items.values():
         if it.form is None:
+            if it.action == Action.MODIFY:
+                for value in _strings(dict(it.request.characteristics)):
+                    if is_item_ref(value) and value.removeprefix(ITEM_REF_PREFIX) in items:
+                        it.depends_on.add(value.removeprefix(ITEM_REF_PREFIX))
             continue
         for ref in references_in(it.form):
             if not is_item_ref(ref.value):
@@ -439,6 +461,9 @@ def resolve(
     items = []
     for it in checked.items:
         characteristics: dict[str, Any] = {}
+        if it.action == Action.MODIFY:
+            assert it.request.service_id is not None
+            it.form = _merged_form(it, views[it.request.service_id])
         if it.form is not None:
             for ref in references_in(it.form):
                 if not is_item_ref(ref.value):
@@ -459,6 +484,38 @@ def resolve(
             )
         )
     return items
+
+
+def _merged_form(it: CheckedItem, view: SubscriptionView) -> FormModel:
+    """The subscription's inputs with the modify's changes on top, validated."""
+    given = _characteristics_dict(it.request)
+    merged = {**dict(view.characteristics), **given}
+    form = _validate_form(
+        RequestedItem(
+            it.request.item_id,
+            it.request.action,
+            it.request.product_id,
+            it.request.service_id,
+            tuple(merged.items()),
+            it.request.depends_on,
+        ),
+        it.product,
+    )
+    if it.product.product_type not in (ProductType.L2VPN, ProductType.L2_POINT_TO_POINT):
+        before = {
+            r.path: r.value for r in references_in(it.product.validate_form(dict(view.characteristics)))
+        }
+        moved = [r.path for r in references_in(form) if before.get(r.path) != r.value]
+        if moved:
+            raise _refuse_field(
+                "immutableCharacteristic",
+                f"Item {it.request.item_id}: {', '.join(moved)} cannot change on a modify; "
+                "delete the subscription and order a new one.",
+                it.request.item_id,
+                "immutable",
+                f"serviceCharacteristic.{moved[0]}",
+            )
+    return form
 
 
 _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")

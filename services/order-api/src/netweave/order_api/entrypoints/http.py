@@ -6,15 +6,33 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy import Select, func, select
 
-from netweave.order_api.adapters.db import order_items, orders
+from netweave.order_api.adapters.db import cancellations, order_items, orders
 from netweave.order_api.domain.order import OrderState
 from netweave.order_api.domain.validation import OrderRefused, RequestedItem
-from netweave.order_api.handlers import IdempotencyConflict, NewOrder, request_hash, submit_order
+from netweave.order_api.handlers import (
+    CancellationRefused,
+    ChangeRefused,
+    IdempotencyConflict,
+    NewOrder,
+    cancel_order,
+    delete_order,
+    patch_order,
+    request_hash,
+    submit_order,
+)
 from netweave.order_api.ports import SubscriptionsUnavailable
-from netweave.order_api.schemas import ServiceOrder, ServiceOrderCreate, TmfError
+from netweave.order_api.schemas import (
+    CancelServiceOrder,
+    CancelServiceOrderCreate,
+    ServiceOrder,
+    ServiceOrderCreate,
+    ServiceOrderUpdate,
+    TmfError,
+)
+from netweave.runtime.auth import require
 from netweave.runtime.http import ApiError
 
 if TYPE_CHECKING:
@@ -204,6 +222,37 @@ def _select_fields(order: dict[str, Any], fields: str | None) -> dict[str, Any]:
     return {k: v for k, v in order.items() if k in wanted}
 
 
+READ = [Depends(require("orders:read"))]
+WRITE = [Depends(require("orders:write"))]
+_PATCHABLE = {
+    "description": "description",
+    "externalId": "external_id",
+    "notificationContact": "notification_contact",
+    "priority": "priority",
+    "requestedStartDate": "requested_start_date",
+    "requestedCompletionDate": "requested_completion_date",
+}
+
+
+def render_cancellation(row: Any, base_url: str) -> dict[str, Any]:
+    body = {
+        "id": row.id,
+        "href": f"{base_url}{BASE_PATH}/cancelServiceOrder/{row.id}",
+        "cancellationReason": row.reason,
+        "completionMessage": row.completion_message,
+        "effectiveCancellationDate": _iso(row.effective_cancellation_date),
+        "requestedCancellationDate": _iso(row.requested_cancellation_date),
+        "serviceOrder": {
+            "id": row.order_id,
+            "href": f"{base_url}{BASE_PATH}/serviceOrder/{row.order_id}",
+            "@referredType": "ServiceOrder",
+        },
+        "state": row.state,
+        "@type": "CancelServiceOrder",
+    }
+    return {k: v for k, v in body.items() if v is not None}
+
+
 def build_router(api: OrderApi) -> APIRouter:
     router = APIRouter(prefix=BASE_PATH, tags=["serviceOrder"])
 
@@ -229,6 +278,7 @@ def build_router(api: OrderApi) -> APIRouter:
         response_model_by_alias=True,
         responses={**_ERRORS, 200: {"model": ServiceOrder, "description": "replay of an Idempotency-Key"}},
         summary="Create a service order",
+        dependencies=WRITE,
     )
     async def create_service_order(
         body: ServiceOrderCreate,
@@ -274,6 +324,7 @@ def build_router(api: OrderApi) -> APIRouter:
         response_model_by_alias=True,
         responses=_ERRORS,
         summary="Retrieve a service order",
+        dependencies=READ,
     )
     async def retrieve_service_order(id: str, fields: str | None = None) -> Any:
         return _select_fields(await load(id), fields)
@@ -283,6 +334,7 @@ def build_router(api: OrderApi) -> APIRouter:
         response_model=list[dict[str, Any]],
         responses=_ERRORS,
         summary="List or find service orders",
+        dependencies=READ,
         description=(
             "Filters: state, externalId, relatedParty.id (or customer), category, priority "
             "(comma-separated values), orderDate.gt|gte|lt|lte (ISO 8601). `fields` selects "
@@ -323,5 +375,127 @@ def build_router(api: OrderApi) -> APIRouter:
         return [
             _select_fields(render_order(r, items_by_order.get(r.id, []), api.base_url), fields) for r in rows
         ]
+
+    @router.patch(
+        "/serviceOrder/{id}",
+        response_model=ServiceOrder,
+        response_model_exclude_none=True,
+        response_model_by_alias=True,
+        responses=_ERRORS,
+        summary="Update a service order that has not started",
+        dependencies=WRITE,
+    )
+    async def patch_service_order(id: str, body: ServiceOrderUpdate) -> dict[str, Any]:
+        given = body.model_dump(exclude_unset=True, by_alias=False, mode="json")
+        changes: dict[str, Any] = {}
+        for field in given:
+            if field in _PATCHABLE:
+                changes[_PATCHABLE[field]] = getattr(body, field)
+            elif field in ("note", "relatedParty", "externalReference"):
+                changes[field] = [
+                    x.model_dump(mode="json", by_alias=True, exclude_none=True)
+                    for x in getattr(body, field) or []
+                ]
+        if not changes:
+            raise ApiError(400, "emptyPatch", "The PATCH body changes nothing that can be changed.")
+        try:
+            await patch_order(id, changes, uow_factory=api.runtime.unit_of_work)
+        except ChangeRefused as exc:
+            raise ApiError(exc.status, exc.code, exc.reason) from None
+        return await load(id)
+
+    @router.delete(
+        "/serviceOrder/{id}",
+        status_code=204,
+        responses=_ERRORS,
+        summary="Delete a finished service order",
+        dependencies=WRITE,
+    )
+    async def delete_service_order(id: str) -> Response:
+        try:
+            await delete_order(id, uow_factory=api.runtime.unit_of_work)
+        except ChangeRefused as exc:
+            raise ApiError(exc.status, exc.code, exc.reason) from None
+        return Response(status_code=204)
+
+    async def load_cancellation(cancel_id: str) -> dict[str, Any]:
+        async with api.runtime.db.session() as session:
+            row = (
+                await session.execute(select(cancellations).where(cancellations.c.id == cancel_id))
+            ).first()
+        if row is None:
+            raise ApiError(404, "notFound", f"There is no cancelServiceOrder {cancel_id}.")
+        return render_cancellation(row, api.base_url)
+
+    @router.post(
+        "/cancelServiceOrder",
+        status_code=201,
+        response_model=CancelServiceOrder,
+        response_model_exclude_none=True,
+        response_model_by_alias=True,
+        responses=_ERRORS,
+        summary="Cancel a service order",
+        tags=["cancelServiceOrder"],
+        dependencies=WRITE,
+    )
+    async def create_cancel_service_order(
+        body: CancelServiceOrderCreate, response: Response
+    ) -> dict[str, Any]:
+        cancel_id = str(uuid.uuid4())
+        try:
+            await cancel_order(
+                body.serviceOrder.id,
+                cancellation_id=cancel_id,
+                reason=body.cancellationReason,
+                requested_date=body.requestedCancellationDate,
+                uow_factory=api.runtime.unit_of_work,
+            )
+        except CancellationRefused as exc:
+            raise ApiError(exc.status, exc.code, exc.reason) from None
+        cancellation = await load_cancellation(cancel_id)
+        response.headers["Location"] = cancellation["href"]
+        return cancellation
+
+    @router.get(
+        "/cancelServiceOrder/{id}",
+        response_model=CancelServiceOrder,
+        response_model_exclude_none=True,
+        response_model_by_alias=True,
+        responses=_ERRORS,
+        summary="Retrieve a cancellation",
+        tags=["cancelServiceOrder"],
+        dependencies=READ,
+    )
+    async def retrieve_cancel_service_order(id: str) -> dict[str, Any]:
+        return await load_cancellation(id)
+
+    @router.get(
+        "/cancelServiceOrder",
+        response_model=list[CancelServiceOrder],
+        response_model_exclude_none=True,
+        response_model_by_alias=True,
+        responses=_ERRORS,
+        summary="List cancellations",
+        tags=["cancelServiceOrder"],
+        dependencies=READ,
+    )
+    async def list_cancel_service_orders(
+        response: Response,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        async with api.runtime.db.session() as session:
+            total = (await session.execute(select(func.count()).select_from(cancellations))).scalar_one()
+            rows = (
+                await session.execute(
+                    select(cancellations)
+                    .order_by(cancellations.c.created_at.desc())
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ).all()
+        response.headers["X-Total-Count"] = str(total)
+        response.headers["X-Result-Count"] = str(len(rows))
+        return [render_cancellation(r, api.base_url) for r in rows]
 
     return router

@@ -29,6 +29,7 @@ jobs = Table(
     Column("cause_event_id", String(64), nullable=False),
     Column("correlation_id", String(64)),
     Column("request_id", String(64)),
+    Column("reconciles", String(36), index=True),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("deadline_at", DateTime(timezone=True), nullable=False),
     Column("finished_at", DateTime(timezone=True)),
@@ -52,6 +53,21 @@ sim_devices = Table(
     Column("name", String(64), primary_key=True),
     json_column("running", nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+sim_delays = Table(
+    "sim_delays",
+    metadata,
+    Column("device", String(64), primary_key=True),
+    Column("seconds", Integer, nullable=False),
+    Column("remaining", Integer, nullable=False),
+)
+
+sim_pending = Table(
+    "sim_pending",
+    metadata,
+    Column("job_id", String(36), primary_key=True),
+    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
 )
 
 sim_faults = Table(

@@ -10,13 +10,13 @@ State lives in the provisioner's database, so the "network" survives a restart.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from netweave.provisioner.adapters.db import sim_devices, sim_faults
+from netweave.provisioner.adapters.db import sim_delays, sim_devices, sim_faults, sim_pending
 from netweave.provisioner.domain.intent import AnyIntent, configuration, devices_of
 from netweave.provisioner.ports import JobOutcome, JobSpec
 
@@ -45,6 +45,32 @@ class SimNetwork:
         if result.rowcount == 0:  # type: ignore[attr-defined]
             await self.s.execute(insert(sim_devices).values(name=device, running=running, updated_at=now))
 
+    async def _delay(self, devices: tuple[str, ...]) -> int | None:
+        row = (
+            await self.s.execute(
+                select(sim_delays)
+                .where(sim_delays.c.device.in_(devices), sim_delays.c.remaining > 0)
+                .limit(1)
+            )
+        ).first()
+        if row is None:
+            return None
+        await self.s.execute(
+            update(sim_delays).where(sim_delays.c.device == row.device).values(remaining=row.remaining - 1)
+        )
+        return int(row.seconds)
+
+    async def due_jobs(self, now: datetime) -> list[str]:
+        rows = (await self.s.execute(select(sim_pending.c.job_id).where(sim_pending.c.due_at <= now))).all()
+        return [r.job_id for r in rows]
+
+    async def forget_pending(self, job_id: str) -> None:
+        await self.s.execute(delete(sim_pending).where(sim_pending.c.job_id == job_id))
+
+    async def arm_delay(self, device: str, seconds: int, times: int) -> None:
+        await self.s.execute(delete(sim_delays).where(sim_delays.c.device == device))
+        await self.s.execute(insert(sim_delays).values(device=device, seconds=seconds, remaining=times))
+
     async def _fault(self, devices: tuple[str, ...]) -> str | None:
         row = (
             await self.s.execute(
@@ -60,7 +86,16 @@ class SimNetwork:
         )
         return f"{row.device}: {row.message}"
 
-    async def run(self, job: JobSpec) -> JobOutcome:
+    async def run(self, job: JobSpec) -> JobOutcome | None:
+        """Apply at once, or, when a delay is armed on a device, later (like LSO would)."""
+        delay = await self._delay(devices_of(job.intent)) if job.operation != "validate" else None
+        if delay is not None:
+            due = datetime.now(UTC) + timedelta(seconds=delay)
+            await self.s.execute(insert(sim_pending).values(job_id=job.job_id, due_at=due))
+            return None
+        return await self.execute(job)
+
+    async def execute(self, job: JobSpec) -> JobOutcome:
         if job.operation == "validate":
             return await self._validate(job.intent)
         fault = await self._fault(devices_of(job.intent))
@@ -127,6 +162,7 @@ class SimNetwork:
 
     async def clear_faults(self) -> None:
         await self.s.execute(delete(sim_faults))
+        await self.s.execute(delete(sim_delays))
 
     async def devices(self) -> dict[str, dict[str, Any]]:
         rows = (await self.s.execute(select(sim_devices).order_by(sim_devices.c.name))).all()

@@ -21,6 +21,11 @@ class Drift(BaseModel):
     value: Any = Field(default=None, description="new value; null deletes the line")
 
 
+class Delay(BaseModel):
+    seconds: int = Field(ge=1, le=3600, description="how long each change on the device takes")
+    times: int = Field(default=1, ge=1, le=1000, description="for how many changes")
+
+
 class Fault(BaseModel):
     times: int = Field(default=1, ge=1, le=1000)
     message: str = Field(default="simulated device failure", max_length=500)
@@ -109,7 +114,13 @@ def build_router(app: ProvisionerApp) -> APIRouter:
         async with app.runtime.unit_of_work() as uow:
             await SimNetwork(uow.session).arm_fault(name, body.times, body.message)
 
-    @sim.delete("/faults", status_code=204, summary="Disarm every fault")
+    @sim.post("/devices/{name}/delays", status_code=204, summary="Make the next changes on a device slow")
+    async def sim_delay(name: str, body: Delay) -> None:
+        require_sim()
+        async with app.runtime.unit_of_work() as uow:
+            await SimNetwork(uow.session).arm_delay(name, body.seconds, body.times)
+
+    @sim.delete("/faults", status_code=204, summary="Disarm every fault and delay")
     async def sim_clear() -> None:
         require_sim()
         async with app.runtime.unit_of_work() as uow:
