@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -66,7 +67,9 @@ class RunningStack:
         return int(services[service]["pid"])
 
 
-def launch(tmp_path: Path, command: str, *extra: str) -> tuple[subprocess.Popen[str], int, int, Path]:
+def launch(
+    tmp_path: Path, command: str, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], int, int, Path]:
     http_base, nats_port = free_http_base(), free_port()
     log = tmp_path / f"{command}.log"
     proc = subprocess.Popen(
@@ -85,7 +88,7 @@ def launch(tmp_path: Path, command: str, *extra: str) -> tuple[subprocess.Popen[
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "160"},
+        env={**os.environ, "COLUMNS": "160", **(env or {})},
     )
     return proc, http_base, nats_port, log
 
@@ -108,18 +111,40 @@ def wait_ready(stack: RunningStack, timeout: float = 120.0) -> None:
     raise AssertionError(f"stack not ready:\n{stack.log.read_text()}")
 
 
-@pytest.fixture
-def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
+@contextlib.contextmanager
+def stack_up(tmp_path: Path, env: dict[str, str] | None = None) -> Iterator[RunningStack]:
     """``netweave up`` in the background; stopped with SIGTERM as a user's Ctrl-C would."""
-    proc, http_base, nats_port, log = launch(tmp_path, "up")
+    proc, http_base, nats_port, log = launch(tmp_path, "up", env=env)
     stack = RunningStack(tmp_path / ".netweave", http_base, nats_port, proc, log)
     try:
         wait_ready(stack)
         yield stack
     finally:
-        proc.send_signal(signal.SIGTERM)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
             raise
+
+
+@pytest.fixture
+def running_stack(tmp_path: Path) -> Iterator[RunningStack]:
+    with stack_up(tmp_path) as stack:
+        yield stack
+
+
+# Items of the shared stack are in jeopardy after 3 s, so tests can watch alerts appear.
+SHARED_ENV = {
+    "NETWEAVE_ORDER_API_JEOPARDY_AFTER_SECONDS": "3",
+    "NETWEAVE_ORDER_API_JEOPARDY_CHECK_SECONDS": "1",
+}
+
+
+@pytest.fixture(scope="module")
+def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """One seeded stack for a whole test module."""
+    with stack_up(tmp_path_factory.mktemp("stack"), SHARED_ENV) as stack:
+        httpx.post(f"{stack.inventory}/inventory/seed", timeout=30).raise_for_status()
+        yield stack

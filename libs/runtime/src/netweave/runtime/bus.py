@@ -49,11 +49,15 @@ class Bus:
         name: str,
         user: str | None = None,
         password: str | None = None,
+        inbox_prefix: str | None = None,
     ) -> None:
         self.servers = servers
         self.name = name
         self._user = user
         self._password = password
+        # A per-service reply inbox lets the bus permissions confine each service to its
+        # own replies and fetched messages (see netweave.contracts.permissions).
+        self._inbox_prefix = inbox_prefix
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
 
@@ -71,6 +75,8 @@ class Bus:
         }
         if self._user:
             options.update(user=self._user, password=self._password)
+        if self._inbox_prefix:
+            options.update(inbox_prefix=self._inbox_prefix)
         self._nc = await nats.connect(**options)
         self._js = self._nc.jetstream(timeout=timeout)
 
@@ -166,6 +172,7 @@ class ConsumerRunner:
         self._inflight: set[asyncio.Task[None]] = set()
         self._sub: JetStreamContext.PullSubscription | None = None
         self.bound = False
+        self._fetching_ended = asyncio.Event()
 
     @property
     def name(self) -> str:
@@ -176,6 +183,12 @@ class ConsumerRunner:
         if sub is None:
             return
         self._sub = sub
+        try:
+            await self._fetch_until_stopped(sub)
+        finally:
+            self._fetching_ended.set()
+
+    async def _fetch_until_stopped(self, sub: JetStreamContext.PullSubscription) -> None:
         while not self._stopping.is_set():
             free = self.concurrency - len(self._inflight)
             if free <= 0:
@@ -191,10 +204,19 @@ class ConsumerRunner:
                 log.warning("fetch failed", extra={"consumer": self.name, "error": str(exc)})
                 await self._sleep(1.0)
                 continue
+            if self._stopping.is_set():
+                await self._hand_back(messages)
+                break
             for msg in messages:
                 task = asyncio.create_task(self._deliver(msg))
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
+
+    async def _hand_back(self, messages: list[Msg]) -> None:
+        # Fetched while stopping: another replica can have them now rather than after ack_wait.
+        for msg in messages:
+            with contextlib.suppress(Exception):
+                await msg.nak()
 
     async def _bind(self) -> JetStreamContext.PullSubscription | None:
         d = self.definition
@@ -236,6 +258,10 @@ class ConsumerRunner:
             keep_alive = asyncio.create_task(self._keep_alive(msg))
             try:
                 await self.handler(event)
+            except asyncio.CancelledError:
+                # Shutdown ran out of grace: the transaction rolled back; hand the message back.
+                await self._hand_back([msg])
+                raise
             except Exception as exc:
                 await self._failed(msg, event, exc, deliveries)
             else:
@@ -310,10 +336,17 @@ class ConsumerRunner:
         What does not finish is not acked and comes back to another consumer.
         """
         self._stopping.set()
+        if self._sub is not None:
+            # A fetch under way returns within fetch_timeout and hands back what it brought;
+            # unsubscribing before that would strand those messages until ack_wait.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._fetching_ended.wait(), self.fetch_timeout + 1.0)
         if self._inflight:
             _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
             for task in pending:
                 task.cancel()
+            # Let the cancelled handlers nak their messages before the connection drains.
+            await asyncio.gather(*pending, return_exceptions=True)
         if self._sub is not None:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()

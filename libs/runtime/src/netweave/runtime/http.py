@@ -44,6 +44,22 @@ class ApiError(Exception):
         self.headers = headers
 
 
+TMF_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "TmfError",
+    "type": "object",
+    "required": ["code", "reason"],
+    "properties": {
+        "@type": {"type": "string"},
+        "code": {"type": "string", "description": "machine-readable"},
+        "reason": {"type": "string", "description": "a sentence for people"},
+        "message": {"type": "string"},
+        "status": {"type": "string"},
+        "referenceError": {"type": "string"},
+        "details": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
 def error_body(
     status: int, code: str, reason: str, message: str | None = None, details: Any = None
 ) -> dict[str, Any]:

@@ -15,16 +15,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Table
 
+from netweave.contracts.permissions import inbox_prefix
 from netweave.contracts.streams import consumers_of
 from netweave.runtime.auth import Authenticator
 from netweave.runtime.bus import Bus, ConsumerRunner, Handler
 from netweave.runtime.db import Database, upgrade
-from netweave.runtime.http import Check, health_router, install_error_handlers
+from netweave.runtime.http import TMF_ERROR_SCHEMA, Check, health_router, install_error_handlers
 from netweave.runtime.outbox import OutboxRelay, UnitOfWork
 from netweave.runtime.settings import ServiceSettings
 
@@ -65,7 +67,13 @@ class ServiceRuntime:
         s = self.settings
         self.db = Database(s.database_url)
         password = s.nats_password.get_secret_value() if s.nats_password else None
-        self.bus = Bus(s.nats_servers(), name=self.service, user=s.nats_user, password=password)
+        self.bus = Bus(
+            s.nats_servers(),
+            name=self.service,
+            user=s.nats_user,
+            password=password,
+            inbox_prefix=inbox_prefix(self.service),
+        )
         self.relay = OutboxRelay(self.db, self.outbox, self.bus)
 
     def unit_of_work(self) -> UnitOfWork:
@@ -183,7 +191,34 @@ def create_service_app(
     app.include_router(health_router(runtime.checks))
     app.state.runtime = runtime
     app.state.auth = Authenticator(runtime.settings.auth, service=runtime.service)
+    _document_400_not_422(app)
     return app
+
+
+def _document_400_not_422(app: FastAPI) -> None:
+    """Invalid requests answer 400 with the TMF Error body, so the document says so."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    responses = operation.get("responses", {}) if isinstance(operation, dict) else {}
+                    if responses.pop("422", None) is not None and "400" not in responses:
+                        responses["400"] = {
+                            "description": "The request is not valid (TMF Error body).",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/TmfError"}}
+                            },
+                        }
+            schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+                "TmfError", TMF_ERROR_SCHEMA
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:

@@ -461,12 +461,16 @@ def resolve(
     items = []
     for it in checked.items:
         characteristics: dict[str, Any] = {}
+        kept: set[str] = set()
         if it.action == Action.MODIFY:
             assert it.request.service_id is not None
-            it.form = _merged_form(it, views[it.request.service_id])
+            view = views[it.request.service_id]
+            it.form = _merged_form(it, view)
+            # What the subscription already pointed at was checked when it was made.
+            kept = set(_strings(dict(view.characteristics)))
         if it.form is not None:
             for ref in references_in(it.form):
-                if not is_item_ref(ref.value):
+                if not is_item_ref(ref.value) and ref.value not in kept:
                     _check_reference(it, ref.path, ref.product_type, views.get(ref.value), ref.value)
             characteristics = it.form.model_dump(mode="json")
             for ref in references_in(it.form):

@@ -345,7 +345,7 @@ def build_router(api: OrderApi) -> APIRouter:
         request: Request,
         response: Response,
         fields: str | None = None,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         params = dict(request.query_params)
@@ -481,7 +481,7 @@ def build_router(api: OrderApi) -> APIRouter:
     )
     async def list_cancel_service_orders(
         response: Response,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[dict[str, Any]]:
         async with api.runtime.db.session() as session:

@@ -128,7 +128,7 @@ def build_router(sapp: SubscriptionsApp) -> APIRouter:
             default=None, description="only those that use this subscription, directly or not"
         ),
         impacted: bool | None = None,
-        offset: int = Query(default=0, ge=0),
+        offset: int = Query(default=0, ge=0, le=1_000_000_000),
         limit: int = Query(default=100, ge=1, le=1000),
     ) -> list[dict[str, Any]]:
         query = select(subscriptions).order_by(subscriptions.c.created_at)
