@@ -17,10 +17,11 @@ import pytest
 
 from netweave.cli.busadmin import init_bus
 from netweave.cli.harness.nats import NatsServer, NatsServerNotFound
+from tests.fixtures.lso import lso, lso_factory, lso_playbooks_dir, lso_receiver
 from tests.fixtures.netbox import netbox, netbox_clean
 from tests.fixtures.prereq import missing
 
-__all__ = ["netbox", "netbox_clean"]
+__all__ = ["lso", "lso_factory", "lso_playbooks_dir", "lso_receiver", "netbox", "netbox_clean"]
 
 POSTGRES_URL = os.environ.get("NETWEAVE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
 

@@ -22,8 +22,7 @@ from rich.console import Console
 
 from netweave.cli.harness.ports import free_port, port_in_use
 from netweave.cli.scaleout import run_scale_out
-from netweave.cli.stack import SERVICES, Stack, StackConfig
-from tests.conftest import _admin
+from netweave.cli.stack import SERVICES, Stack, StackConfig, drop_postgres_databases
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.nats, pytest.mark.timeout(900)]
 
@@ -59,8 +58,7 @@ async def scaled_stack(postgres_available: str, tmp_path: Path) -> AsyncIterator
         yield stack
     finally:
         await stack.stop()
-        for spec in SERVICES:
-            _admin(f'DROP DATABASE IF EXISTS "{prefix}_{spec.module.split(".")[-1]}" WITH (FORCE)')
+        await drop_postgres_databases(postgres_available, stack.database_names())
 
 
 async def test_orders_survive_losing_a_nats_node_and_a_process_of_each_service(

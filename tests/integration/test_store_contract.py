@@ -269,3 +269,28 @@ async def test_modifying_a_port_changes_its_description_not_its_speed(store: Sto
     faster = PortRequest(node_sub, "eth3", 100_000, "PORT", "untagged", 1500, True)
     err = await refusal(store, lambda s: s.modify_port("o3/m", port_sub, faster))
     assert err.code == "speedMismatch"
+
+
+async def test_modifying_a_node_keeps_its_resources_and_refuses_a_new_identity(store: StoreUnderTest) -> None:
+    sub, node = await add_node(store, "ams-pe")
+    again = await store(
+        lambda s: s.modify_node(
+            "o2/m", sub, NodeRequest("ams-pe", "PE", "ams", "FRR", "frr-router", "NODE re-provisioned")
+        )
+    )
+    assert again == node
+    err = await refusal(store, lambda s: s.modify_node("o3/m", sub, node_req("ams-pe2")))
+    assert err.code == "notModifiable"
+    assert "name" in err.reason
+
+
+async def test_modifying_a_core_link_changes_its_metric(store: StoreUnderTest) -> None:
+    a_sub, _ = await add_node(store, "ams-pe")
+    b_sub, _ = await add_node(store, "par-p")
+    link_sub = sid()
+    req = CoreLinkRequest(a_sub, "eth1", b_sub, "eth2", 10, 10_000, "CORE")
+    before = await store(lambda s: s.allocate_core_link("o/l", link_sub, req))
+    heavier = CoreLinkRequest(a_sub, "eth1", b_sub, "eth2", 300, 10_000, "CORE")
+    after = await store(lambda s: s.modify_core_link("o2/l", link_sub, heavier))
+    assert after.isis_metric == 300
+    assert (after.a.ipv4, after.b.ipv4) == (before.a.ipv4, before.b.ipv4)

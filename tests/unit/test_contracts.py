@@ -50,7 +50,7 @@ def test_an_answer_has_a_deterministic_id_and_inherits_the_correlation() -> None
     accepted = OrderAccepted(order_id="o1", customer_id="c", items=())
     first = make_event(accepted, source="test", causation=cause)
     second = make_event(accepted, source="test", causation=cause)
-    assert first.id == second.id == answer_id(cause.id, accepted.event_type())
+    assert first.id == second.id == answer_id(cause.id, f"{accepted.event_type()}/o1")
     assert first.causationid == cause.id
     assert first.correlationid == "o1"
 

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from netweave.cli import lab_cmd, netbox_cmd
+from netweave.cli import deploy_cmd, lab_cmd, lso_cmd, netbox_cmd, subscriptions_cmd
 from netweave.cli.busadmin import init_bus
 from netweave.cli.client import ApiRefused, NetweaveClient
 from netweave.cli.demo import DemoFailed, run_demo
@@ -29,6 +29,9 @@ app.add_typer(lab_cmd.app, name="lab", help="The lab network: network namespaces
 app.add_typer(
     netbox_cmd.app, name="netbox", help="A local NetBox without Docker (for tests and development)."
 )
+app.add_typer(subscriptions_cmd.app, name="subscriptions")
+app.add_typer(lso_cmd.app, name="lso", help="A local orchestrator-lso (Ansible over HTTP) without Docker.")
+app.add_typer(deploy_cmd.app, name="deploy")
 
 console = Console()
 err = Console(stderr=True)

@@ -90,7 +90,10 @@ def make_event(
         if correlation_id is None:
             correlation_id = causation.correlationid
     if event_id is None:
-        event_id = answer_id(causation_id, etype) if causation_id else str(uuid.uuid4())
+        # One answer per type and entity: a handler may answer one event with the same
+        # kind of event about several entities (e.g. every impacted dependent).
+        kind = f"{etype}/{payload.entity_id()}"
+        event_id = answer_id(causation_id, kind) if causation_id else str(uuid.uuid4())
     return CloudEvent(
         id=event_id,
         source=source,

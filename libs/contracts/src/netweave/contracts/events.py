@@ -310,6 +310,18 @@ class ValidationRequested(EventPayload):
     reason: str = "requested"
 
 
+class SubscriptionSyncChanged(EventPayload):
+    OWNER, AGGREGATE, NAME, ENTITY_FIELD = "subscription", "sync", "changed", "subscription_id"
+    SUMMARY = (
+        "Validation found a subscription drifted from (or back in line with) its intended configuration."
+    )
+
+    subscription_id: str
+    product_id: str
+    in_sync: bool
+    differences: tuple[str, ...] = ()
+
+
 class DependencyImpacted(EventPayload):
     OWNER, AGGREGATE, NAME, ENTITY_FIELD = (
         "subscription",
@@ -357,6 +369,7 @@ ALL_EVENTS: tuple[type[EventPayload], ...] = (
     SubscriptionChangeCompleted,
     SubscriptionChangeFailed,
     ValidationRequested,
+    SubscriptionSyncChanged,
     DependencyImpacted,
     DependencyRestored,
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
-from sqlalchemy import MetaData, pool
+from sqlalchemy import MetaData, pool, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -23,11 +23,24 @@ def _run(connection: Connection, metadata: MetaData) -> None:
         context.run_migrations()
 
 
+# Replicas of one service starting together on an empty PostgreSQL database would race
+# to create the same tables; they take turns on this advisory lock instead.
+_MIGRATION_LOCK = 727_001
+
+
 async def _run_async(url: str, metadata: MetaData) -> None:
     engine = create_async_engine(url, poolclass=pool.NullPool)
     async with engine.connect() as connection:
-        await connection.run_sync(_run, metadata)
-        await connection.commit()
+        postgres = not is_sqlite(url)
+        if postgres:
+            await connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": _MIGRATION_LOCK})
+        try:
+            await connection.run_sync(_run, metadata)
+            await connection.commit()
+        finally:
+            if postgres:
+                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _MIGRATION_LOCK})
+                await connection.commit()
     await engine.dispose()
 
 

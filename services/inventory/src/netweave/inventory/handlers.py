@@ -59,7 +59,7 @@ async def _allocate(store: ResourceStore, item: OrderItemReleased) -> Resources:
     modify = item.action == Action.MODIFY
     if isinstance(req, NodeRequest):
         if modify:
-            raise AllocationError("notModifiable", "a node's inventory does not change on modify")
+            return await store.modify_node(key, item.subscription_id, req)
         return await store.allocate_node(key, item.subscription_id, req)
     if isinstance(req, PortRequest):
         if modify:
@@ -67,7 +67,7 @@ async def _allocate(store: ResourceStore, item: OrderItemReleased) -> Resources:
         return await store.allocate_port(key, item.subscription_id, req)
     if isinstance(req, CoreLinkRequest):
         if modify:
-            raise AllocationError("notModifiable", "a core link's addressing does not change on modify")
+            return await store.modify_core_link(key, item.subscription_id, req)
         return await store.allocate_core_link(key, item.subscription_id, req)
     assert isinstance(req, CircuitRequest)
     if modify:

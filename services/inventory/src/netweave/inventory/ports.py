@@ -45,7 +45,13 @@ class ResourceStore(Protocol):
         self, key: str, subscription_id: str, req: CircuitRequest
     ) -> CircuitResources: ...
 
+    async def modify_node(self, key: str, subscription_id: str, req: NodeRequest) -> NodeResources: ...
+
     async def modify_port(self, key: str, subscription_id: str, req: PortRequest) -> PortResources: ...
+
+    async def modify_core_link(
+        self, key: str, subscription_id: str, req: CoreLinkRequest
+    ) -> CoreLinkResources: ...
 
     async def modify_circuit(
         self, key: str, subscription_id: str, req: CircuitRequest

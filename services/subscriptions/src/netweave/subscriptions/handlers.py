@@ -9,18 +9,21 @@ and otherwise ignored. Illegal transitions are refused and logged, never applied
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, update
 
 from netweave.contracts.catalog import LifecycleStatus, get_product, references_in
 from netweave.contracts.envelope import CloudEvent, make_event
 from netweave.contracts.events import (
     Action,
     AllocationFailed,
+    DependencyImpacted,
+    DependencyRestored,
     EventPayload,
     ItemEvent,
     OrderItemCompensationRequested,
@@ -34,12 +37,16 @@ from netweave.contracts.events import (
     SubscriptionChangeCompleted,
     SubscriptionChangeFailed,
     SubscriptionLifecycleChanged,
+    SubscriptionSyncChanged,
+    ValidationRequested,
 )
 from netweave.contracts.resources import Resources
 from netweave.runtime.bus import TransientError
 from netweave.runtime.outbox import UnitOfWork, UowFactory, process_once
-from netweave.subscriptions.adapters.db import dependencies, history, subscriptions
+from netweave.subscriptions.adapters.db import dependencies, history, settled_changes, subscriptions
 from netweave.subscriptions.domain.blocks import build_block
+from netweave.subscriptions.domain.graph import transitive
+from netweave.subscriptions.domain.health import Impact, health_of, impact_on
 from netweave.subscriptions.domain.lifecycle import RANK, IllegalTransition, check_transition, missing_for
 
 log = logging.getLogger(__name__)
@@ -58,7 +65,9 @@ class Projection:
     def __init__(self, uow: UnitOfWork, event: CloudEvent) -> None:
         self.uow = uow
         self.event = event
-        self.now = utcnow()
+        # The event's own time, not the clock: replaying the streams (rebuild) then
+        # reaches exactly the state the live projection has.
+        self.now = event.time
 
     @property
     def session(self) -> Any:
@@ -79,10 +88,12 @@ class Projection:
         return row
 
     async def set(self, subscription_id: str, **values: Any) -> None:
+        # The latest event time, whatever order the events arrive in.
+        latest = case((subscriptions.c.updated_at > self.now, subscriptions.c.updated_at), else_=self.now)
         await self.session.execute(
             update(subscriptions)
             .where(subscriptions.c.id == subscription_id)
-            .values(updated_at=self.now, **values)
+            .values(updated_at=latest, **values)
         )
 
     async def note(
@@ -170,6 +181,18 @@ class Projection:
     async def settle(self, item: ItemEvent, *, status: str, reason: str | None = None) -> None:
         """Tell the order API the item's change is over, and unlock the subscription."""
         await self.set(item.subscription_id, locked_by_order=None, locked_by_item=None)
+        phase = "undo" if "change" in await self._settled(item) else "change"
+        await self.session.execute(
+            insert(settled_changes).values(
+                order_id=item.order_id,
+                item_id=item.item_id,
+                phase=phase,
+                subscription_id=item.subscription_id,
+                action=item.action.value,
+                outcome="completed" if reason is None else "failed",
+                settled_at=self.now,
+            )
+        )
         common = {
             "subscription_id": item.subscription_id,
             "order_id": item.order_id,
@@ -182,10 +205,35 @@ class Projection:
         else:
             await self.emit(SubscriptionChangeFailed(**common, reason=reason))
 
-    def locked_by_other(self, row: Any, item: ItemEvent) -> bool:
-        return row.locked_by_order is not None and (row.locked_by_order, row.locked_by_item) != (
-            item.order_id,
-            item.item_id,
+    async def _settled(self, item: ItemEvent) -> dict[str, str]:
+        rows = (
+            await self.session.execute(
+                select(settled_changes.c.phase, settled_changes.c.outcome).where(
+                    settled_changes.c.order_id == item.order_id, settled_changes.c.item_id == item.item_id
+                )
+            )
+        ).all()
+        return {r.phase: r.outcome for r in rows}
+
+    async def require_change(self, item: ItemEvent, *, may_undo: bool = False) -> Any:
+        """The subscription, when this item's change is the one in flight on it.
+
+        Events of one change come on three streams in no guaranteed order: one that
+        overtakes the order's own release (or the request to undo it) is retried until
+        that is applied; one that arrives after its change settled is only recorded
+        (None). ``may_undo``: the event can belong to undoing an add that completed.
+        """
+        row = await self.require(item.subscription_id)
+        if (row.locked_by_order, row.locked_by_item) == (item.order_id, item.item_id):
+            return row
+        settled = await self._settled(item)
+        phase = "undo" if may_undo and settled.get("change") == "completed" else "change"
+        if phase in settled:
+            await self.note(row.id, f"late event of a settled {phase}", item.order_id, item.item_id)
+            return None
+        raise TransientError(
+            f"subscription {row.id}: item {item.item_id} of order {item.order_id} is not under way here yet",
+            delay=0.5,
         )
 
     # --- order events ------------------------------------------------------------------
@@ -259,7 +307,9 @@ class Projection:
     # --- inventory events ----------------------------------------------------------------
 
     async def allocated(self, alloc: ResourcesAllocated) -> None:
-        row = await self.require(alloc.subscription_id)
+        row = await self.require_change(alloc)
+        if row is None:
+            return
         resources = alloc.resources.model_dump(mode="json")
         if alloc.action == Action.MODIFY:
             await self.set(row.id, pending_resources=resources)
@@ -280,7 +330,9 @@ class Projection:
         )
 
     async def allocation_failed(self, failed: AllocationFailed) -> None:
-        row = await self.require(failed.subscription_id)
+        row = await self.require_change(failed)
+        if row is None:
+            return
         reason = f"allocation failed: {failed.reason}"
         if failed.action == Action.ADD:
             await self.move(
@@ -293,7 +345,11 @@ class Projection:
         await self.settle(failed, status=(await self.require(row.id)).status, reason=reason)
 
     async def resources_released(self, rel: ResourcesReleased) -> None:
-        row = await self.require(rel.subscription_id)
+        row = await self.require_change(
+            rel, may_undo=rel.action == Action.ADD and rel.cause == "compensation"
+        )
+        if row is None:
+            return
         if rel.cause == "terminate":
             await self.move(
                 row,
@@ -315,11 +371,19 @@ class Projection:
     # --- provisioning events -------------------------------------------------------------
 
     async def activated(self, act: ServiceActivated) -> None:
-        row = await self.require(act.subscription_id)
+        row = await self.require_change(act)
+        if row is None:
+            return
         product = get_product(row.product_id)
         if act.action == Action.MODIFY:
+            if row.pending_resources is None:
+                # The inventory's answer to this modify comes on another stream and
+                # may not be here yet: apply the activation after it.
+                raise TransientError(
+                    f"subscription {row.id}: modify activated before its resources", delay=0.5
+                )
             inputs = row.pending_inputs or row.inputs
-            resources = row.pending_resources or row.resources
+            resources = row.pending_resources
             block = build_block(product, inputs, _resources(resources), act.job_id)
             await self.set(
                 row.id,
@@ -359,7 +423,9 @@ class Projection:
         await self.note(row.id, f"removed from the network ({deact.driver})", deact.order_id, deact.item_id)
 
     async def provisioning_failed(self, failed: ProvisioningFailed) -> None:
-        row = await self.require(failed.subscription_id)
+        row = await self.require_change(failed, may_undo=failed.operation == "remove")
+        if row is None:
+            return
         await self.note(row.id, f"provisioning failed: {failed.reason}", failed.order_id, failed.item_id)
         if failed.action == Action.ADD and failed.operation == "apply":
             return  # settled when the inventory has given the resources back
@@ -384,11 +450,80 @@ class Projection:
         }
         if row.locked_by_order is None:
             values["in_sync"] = verdict.in_sync
+            if verdict.in_sync:
+                values["reason"] = None
+            if row.in_sync != verdict.in_sync:
+                await self.emit(
+                    SubscriptionSyncChanged(
+                        subscription_id=row.id,
+                        product_id=row.product_id,
+                        in_sync=verdict.in_sync,
+                        differences=verdict.differences,
+                    )
+                )
         await self.set(row.id, **values)
         await self.note(row.id, f"validated: {summary}")
 
+    # --- dependency impact ------------------------------------------------------------------
+
+    async def propagate(self, subscription_id: str) -> None:
+        """Re-derive ``dependency_state`` of the subscription and of all that uses it."""
+        rows = {r.id: r for r in (await self.session.execute(select(subscriptions))).all()}
+        uses: dict[str, list[str]] = {}
+        used_by: dict[str, list[str]] = {}
+        for e in (await self.session.execute(select(dependencies))).all():
+            uses.setdefault(e.subscription_id, []).append(e.depends_on_id)
+            used_by.setdefault(e.depends_on_id, []).append(e.subscription_id)
+        health = {sid: health_of(r) for sid, r in rows.items()}
+        labels = {sid: _label(r) for sid, r in rows.items()}
+        for target in [subscription_id, *transitive(subscription_id, used_by)]:
+            row = rows.get(target)
+            if row is None or row.status == "terminated":
+                continue
+            impact = impact_on(target, uses, health, labels)
+            state = "ok" if impact.cause_subscription_id is None else "impacted"
+            if state == row.dependency_state and impact.cause_subscription_id == row.impact_cause_id:
+                if impact.cause != row.impact_cause:
+                    await self.set(target, impact_cause=impact.cause)  # same cause, fresher words
+                continue
+            await self.set(
+                target,
+                dependency_state=state,
+                impact_cause=impact.cause,
+                impact_cause_id=impact.cause_subscription_id,
+            )
+            await self._announce_impact(row, impact, state)
+
+    async def _announce_impact(self, row: Any, impact: Impact, state: str) -> None:
+        if state == "impacted":
+            assert impact.cause_subscription_id is not None
+            assert impact.cause is not None
+            await self.note(row.id, f"impacted: {impact.cause}")
+            await self.emit(
+                DependencyImpacted(
+                    subscription_id=row.id,
+                    cause_subscription_id=impact.cause_subscription_id,
+                    cause=impact.cause,
+                )
+            )
+        elif row.dependency_state == "impacted":
+            await self.note(row.id, "dependencies healthy again")
+            await self.emit(
+                DependencyRestored(
+                    subscription_id=row.id, cause_subscription_id=row.impact_cause_id or row.id
+                )
+            )
+
 
 _RESOURCES: TypeAdapter[Any] = TypeAdapter(Resources)
+
+
+def _label(row: Any) -> str:
+    block = row.block or {}
+    name = block.get("node_name") or ""
+    if row.product_type == "Port":
+        name = f"{block.get('node_name')}:{block.get('interface_name')}"
+    return f"{row.product_type} {name} ({row.id[:8]})".replace("  ", " ")
 
 
 def _resources(data: Any) -> Any:
@@ -414,7 +549,47 @@ async def apply_event(event: CloudEvent, *, consumer: str, uow_factory: UowFacto
     if apply is None:
         return
 
+    subscription_id = str(getattr(payload, "subscription_id", ""))
+
     async def effect(uow: UnitOfWork) -> None:
-        await apply(Projection(uow, event), payload)
+        projection = Projection(uow, event)
+        before = await projection.get(subscription_id)
+        await apply(projection, payload)
+        after = await projection.get(subscription_id)
+        if after is not None and (before is None or health_of(before) != health_of(after)):
+            await projection.propagate(subscription_id)
 
     await process_once(uow_factory, consumer, event, effect)
+
+
+async def request_validation(uow_factory: UowFactory, row: Any, *, reason: str) -> str:
+    """Ask the provisioner to compare the network with the subscription's intent."""
+    request_id = str(uuid.uuid4())
+    async with uow_factory() as uow:
+        await uow.emit(
+            make_event(
+                ValidationRequested(
+                    subscription_id=row.id, request_id=request_id, product_id=row.product_id, reason=reason
+                ),
+                source=SOURCE,
+            )
+        )
+    return request_id
+
+
+async def reconcile(uow_factory: UowFactory) -> int:
+    """Validate every active subscription that no order is changing right now."""
+    async with uow_factory() as uow:
+        rows = (
+            await uow.session.execute(
+                select(subscriptions).where(
+                    subscriptions.c.status == LifecycleStatus.ACTIVE.value,
+                    subscriptions.c.locked_by_order.is_(None),
+                )
+            )
+        ).all()
+    for row in rows:
+        await request_validation(uow_factory, row, reason="reconcile")
+    if rows:
+        log.info("reconcile requested validations", extra={"count": len(rows)})
+    return len(rows)

@@ -38,6 +38,7 @@ from netweave.inventory.domain.requests import (
     PortRequest,
     SapRequest,
 )
+from netweave.inventory.domain.rules import check_node_identity
 from netweave.inventory.domain.seed import (
     CORE_LINK_ROLE,
     FIRST_AUTO_VLAN,
@@ -304,6 +305,15 @@ class BuiltinStore:
             await self._next_loopback(device_id, version, key, subscription_id, req.node_name)
         return await self._node_resources(device_id)
 
+    async def modify_node(self, key: str, subscription_id: str, req: NodeRequest) -> NodeResources:
+        device = await self._device_of_node(subscription_id)
+        current = await self._node_resources(device.id)
+        check_node_identity(current, req)
+        await self.s.execute(
+            update(db.devices).where(db.devices.c.id == device.id).values(description=req.description)
+        )
+        return current
+
     # --- port ------------------------------------------------------------------------
 
     async def _port_resources(self, iface_id: int) -> PortResources:
@@ -485,6 +495,19 @@ class BuiltinStore:
             **owned,
         )
         return await self._core_link_resources(cable_id)
+
+    async def modify_core_link(
+        self, key: str, subscription_id: str, req: CoreLinkRequest
+    ) -> CoreLinkResources:
+        cable = await self._one(select(db.cables).where(db.cables.c.subscription_id == subscription_id))
+        if cable is None:
+            raise AllocationError("unknownSubscription", f"subscription {subscription_id} holds no core link")
+        await self.s.execute(
+            update(db.cables)
+            .where(db.cables.c.id == cable.id)
+            .values(custom={**(cable.custom or {}), "isis_metric": req.isis_metric})
+        )
+        return await self._core_link_resources(cable.id)
 
     # --- L2 circuits -------------------------------------------------------------------
 

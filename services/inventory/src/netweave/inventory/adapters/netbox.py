@@ -48,6 +48,7 @@ from netweave.inventory.domain.requests import (
     PortRequest,
     SapRequest,
 )
+from netweave.inventory.domain.rules import check_node_identity
 from netweave.inventory.domain.seed import (
     CORE_LINK_ROLE,
     FIRST_AUTO_VLAN,
@@ -378,6 +379,13 @@ class _NetBox:
             self._next_loopback(lo, version, sub, key, req.node_name)
         return self.node_resources(self.api.dcim.devices.get(device.id))
 
+    def modify_node(self, key: str, sub: str, req: NodeRequest) -> NodeResources:
+        device = self.device_of_node(sub)
+        current = self.node_resources(device)
+        check_node_identity(current, req)
+        device.update({"description": req.description[:200]})
+        return current
+
     # --- interfaces and ports ------------------------------------------------------------
 
     def device_of_node(self, node_sub: str) -> Any:
@@ -601,6 +609,13 @@ class _NetBox:
             speed_mbps=self.speed_of(self.api.dcim.interfaces.get(a.interface.id)),
             cable=self.ref("dcim/cables", cable.id),
         )
+
+    def modify_core_link(self, key: str, sub: str, req: CoreLinkRequest) -> CoreLinkResources:
+        found = self.by_sub(self.api.dcim.cables, sub)
+        if not found:
+            raise AllocationError("unknownSubscription", f"subscription {sub} holds no core link")
+        found[0].update({"custom_fields": {CF_ISIS_METRIC: req.isis_metric}})
+        return self.core_link_resources(found[0])
 
     # --- L2 circuits -------------------------------------------------------------------------
 
@@ -956,8 +971,16 @@ class NetBoxStore:
     async def allocate_circuit(self, key: str, subscription_id: str, req: CircuitRequest) -> CircuitResources:
         return await self._allocate(self._nb.allocate_circuit, key, subscription_id, req)
 
+    async def modify_node(self, key: str, subscription_id: str, req: NodeRequest) -> NodeResources:
+        return await self._call(self._nb.modify_node, key, subscription_id, req)
+
     async def modify_port(self, key: str, subscription_id: str, req: PortRequest) -> PortResources:
         return await self._call(self._nb.modify_port, key, subscription_id, req)
+
+    async def modify_core_link(
+        self, key: str, subscription_id: str, req: CoreLinkRequest
+    ) -> CoreLinkResources:
+        return await self._call(self._nb.modify_core_link, key, subscription_id, req)
 
     async def modify_circuit(self, key: str, subscription_id: str, req: CircuitRequest) -> CircuitResources:
         return await self._call(self._nb.modify_circuit, key, subscription_id, req)

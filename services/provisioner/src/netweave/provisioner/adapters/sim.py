@@ -32,8 +32,12 @@ class SimNetwork:
         self.s = session
 
     async def running(self, device: str) -> dict[str, Any]:
+        # Locked for the rest of the transaction: two changes on one device read, modify
+        # and write its configuration one after the other, never over each other.
         row = (
-            await self.s.execute(select(sim_devices.c.running).where(sim_devices.c.name == device))
+            await self.s.execute(
+                select(sim_devices.c.running).where(sim_devices.c.name == device).with_for_update()
+            )
         ).first()
         return dict(row.running) if row else {}
 

@@ -33,6 +33,7 @@ subscriptions = Table(
     Column("locked_by_item", String(64)),
     Column("dependency_state", String(20), nullable=False, default="ok"),
     Column("impact_cause", Text),
+    Column("impact_cause_id", String(36)),
     Column("description", Text),
     Column("start_date", DateTime(timezone=True)),
     Column("end_date", DateTime(timezone=True)),
@@ -71,4 +72,17 @@ history = Table(
     Column("summary", Text, nullable=False),
     UniqueConstraint("subscription_id", "event_id"),
     Index("ix_history_subscription_occurred", "subscription_id", "occurred_at"),
+)
+
+settled_changes = Table(
+    "settled_changes",
+    metadata,
+    Column("order_id", String(36), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("phase", String(10), nullable=False),  # "change", or "undo" when a cancelled order reverts it
+    Column("subscription_id", String(36), nullable=False, index=True),
+    Column("action", String(20), nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("settled_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("order_id", "item_id", "phase"),
 )

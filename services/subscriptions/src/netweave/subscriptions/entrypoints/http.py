@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netweave.contracts.catalog import LifecycleStatus
+from netweave.runtime.auth import require
 from netweave.runtime.http import ApiError
 from netweave.subscriptions.adapters.db import dependencies, history, subscriptions
 from netweave.subscriptions.domain.graph import GraphNode, transitive, tree
+from netweave.subscriptions.handlers import reconcile, request_validation
 
 if TYPE_CHECKING:
     from netweave.subscriptions.app import SubscriptionsApp
@@ -110,7 +112,9 @@ def _graph_json(node: GraphNode, status: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_router(sapp: SubscriptionsApp) -> APIRouter:
-    router = APIRouter(prefix="/subscriptions", tags=["subscriptions"])
+    router = APIRouter(
+        prefix="/subscriptions", tags=["subscriptions"], dependencies=[Depends(require("subscriptions:read"))]
+    )
 
     async def load(session: AsyncSession, sub_id: str) -> Any:
         row = (await session.execute(select(subscriptions).where(subscriptions.c.id == sub_id))).first()
@@ -207,5 +211,31 @@ def build_router(sapp: SubscriptionsApp) -> APIRouter:
             }
             for r in rows
         ]
+
+    @router.post(
+        "/{sub_id}/validate",
+        status_code=202,
+        summary="Ask the network whether the subscription is still configured as intended",
+        dependencies=[Depends(require("subscriptions:write"))],
+    )
+    async def validate(sub_id: str) -> dict[str, Any]:
+        async with sapp.runtime.db.session() as session:
+            row = await load(session, sub_id)
+        if row.status not in ("active", "disabled", "migrating"):
+            raise ApiError(
+                409, "notValidatable", f"Subscription {sub_id} is {row.status}; only live ones are validated."
+            )
+        request_id = await request_validation(sapp.runtime.unit_of_work, row, reason="requested")
+        return {"subscription_id": sub_id, "request_id": request_id, "status": "requested"}
+
+    @router.post(
+        "/reconcile",
+        status_code=202,
+        summary="Validate every active subscription now",
+        dependencies=[Depends(require("subscriptions:write"))],
+    )
+    async def reconcile_now() -> dict[str, Any]:
+        count = await reconcile(sapp.runtime.unit_of_work)
+        return {"requested": count}
 
     return router
