@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -10,9 +11,10 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from netweave.provisioner.adapters.db import inbox, outbox
+from netweave.provisioner.adapters.lso import LsoDriver
 from netweave.provisioner.adapters.sim import SimNetwork
 from netweave.provisioner.config import ProvisionerSettings
-from netweave.provisioner.entrypoints import bus, http
+from netweave.provisioner.entrypoints import bus, http, lso_callbacks
 from netweave.provisioner.entrypoints.schedules import complete_sim_jobs
 from netweave.provisioner.handlers import DriverFor, Provisioner, reconcile_overdue_jobs
 from netweave.provisioner.ports import NetworkDriver
@@ -30,9 +32,21 @@ class ProvisionerApp:
     provisioner: Provisioner
 
 
-def _driver_factory(settings: ProvisionerSettings) -> DriverFor:
+def _lso_driver(settings: ProvisionerSettings, runtime: ServiceRuntime) -> LsoDriver:
+    if not settings.lso_url:
+        raise ValueError("NETWEAVE_PROVISIONER_LSO_URL is required when NETWEAVE_PROVISIONER_DRIVER=lso")
+    callback = settings.callback_url or f"http://{settings.http_host}:{settings.http_port}"
+    key = settings.lso_api_key.get_secret_value() if settings.lso_api_key else None
+    driver = LsoDriver(settings.lso_url, callback_base=callback, lab=settings.lab_name, api_key=key)
+    runtime.extra_checks["lso"] = driver.ping
+    runtime.on_stop.append(driver.close)
+    return driver
+
+
+def _driver_factory(settings: ProvisionerSettings, runtime: ServiceRuntime) -> DriverFor:
     if settings.driver == "lso":
-        raise NotImplementedError("the LSO driver is configured in a later step")
+        lso = _lso_driver(settings, runtime)
+        return lambda _uow: lso
 
     def sim(uow: UnitOfWork) -> NetworkDriver:
         return SimNetwork(uow.session)
@@ -45,8 +59,10 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     runtime = ServiceRuntime(SERVICE, settings, MIGRATIONS, inbox, outbox)
     provisioner = Provisioner(
         runtime.unit_of_work,
-        _driver_factory(settings),
+        _driver_factory(settings, runtime),
         job_timeout=timedelta(seconds=settings.job_timeout_seconds),
+        # Each LSO job gets a callback URL with a secret only that job knows.
+        new_token=(lambda: secrets.token_urlsafe(32)) if settings.driver == "lso" else None,
     )
     runtime.consume(bus.consumers(provisioner))
     timeout = timedelta(seconds=settings.job_timeout_seconds)
@@ -63,5 +79,6 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
         description=f"Configures the network through the {settings.driver} driver.",
     )
     app.include_router(http.build_router(papp))
+    app.include_router(lso_callbacks.build_router(papp))
     app.state.provisioner = papp
     return app
