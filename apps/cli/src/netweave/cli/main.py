@@ -18,6 +18,14 @@ from netweave.cli import deploy_cmd, lab_cmd, lso_cmd, netbox_cmd, subscriptions
 from netweave.cli.busadmin import init_bus
 from netweave.cli.client import ApiRefused, NetweaveClient
 from netweave.cli.demo import DemoFailed, run_demo
+from netweave.cli.labdemo import (
+    LabDemoError,
+    LabParts,
+    host1_reaches_host2,
+    lab_parts,
+    lab_stack,
+    wait_for_adjacencies,
+)
 from netweave.cli.stack import DEFAULT_HTTP_BASE, DEFAULT_NATS_PORT, Stack, StackConfig, StackError
 
 app = typer.Typer(help="netweave: an event-driven network service orchestrator.", no_args_is_help=True)
@@ -153,12 +161,19 @@ def demo(
         bool, typer.Option("--keep-running", help="leave the stack up afterwards")
     ] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait for each order")] = 300.0,
+    lab_mode: Annotated[
+        bool,
+        typer.Option(
+            "--lab",
+            help="real parts: the FRR namespace lab (root), a local NetBox and LSO running the playbooks",
+        ),
+    ] = False,
 ) -> None:
     """Start the stack, seed the inventory and run the lab scenario as orders."""
     _configure_cli_logging()
-    stack = Stack(_stack_config(data_dir, nats_url, nats_port, http_port_base, postgres))
+    config = _stack_config(data_dir, nats_url, nats_port, http_port_base, postgres)
 
-    async def scenario() -> int:
+    async def scenario(stack: Stack, parts: LabParts | None) -> int:
         urls = stack.urls()
         client = NetweaveClient(urls["order-api"], urls["subscriptions"], urls["inventory"])
         try:
@@ -169,13 +184,34 @@ def demo(
         finally:
             await client.aclose()
         console.print("[green bold]every demo order completed[/]")
-        return 0
+        return 0 if parts is None else await asyncio.to_thread(_check_the_lab, parts)
+
+    async def in_the_lab() -> int:
+        async with lab_parts(config.data_dir.resolve(), say=console.print, keep_lab=keep_running) as parts:
+            stack = lab_stack(config, parts)
+            console.print(f"NetBox: {parts.netbox.url} (admin/admin)  LSO: {parts.lso.url}")
+            return await _run_until_signal(stack, lambda: scenario(stack, parts), keep_running)
 
     try:
-        raise typer.Exit(asyncio.run(_run_until_signal(stack, scenario, keep_running)))
-    except StackError as exc:
+        if lab_mode:
+            raise typer.Exit(asyncio.run(in_the_lab()))
+        plain = Stack(config)
+        raise typer.Exit(asyncio.run(_run_until_signal(plain, lambda: scenario(plain, None), keep_running)))
+    except (StackError, LabDemoError) as exc:
         err.print(f"[red]cannot start:[/] {exc}")
         raise typer.Exit(1) from None
+
+
+def _check_the_lab(parts: LabParts) -> int:
+    """What a network engineer would look at: IS-IS neighbours, then a ping across the service."""
+    adjacencies = wait_for_adjacencies(parts.lab_name, parts.state_dir)
+    for router, count in adjacencies.items():
+        console.print(f"  {router}: {count} IS-IS neighbour(s) up")
+    if host1_reaches_host2(parts.lab_name, parts.state_dir):
+        console.print("[green bold]host1 reaches host2 over the L2 point-to-point service[/]")
+        return 0
+    err.print("[red]host1 does not reach host2[/]")
+    return 1
 
 
 @app.command()

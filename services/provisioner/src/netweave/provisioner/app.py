@@ -68,7 +68,9 @@ def create_app(settings: ProvisionerSettings | None = None) -> FastAPI:
     timeout = timedelta(seconds=settings.job_timeout_seconds)
     driver_for = provisioner.driver_for
     runtime.every(
-        "overdue jobs", 5.0, partial(reconcile_overdue_jobs, runtime.unit_of_work, driver_for, timeout)
+        "overdue jobs",
+        5.0,
+        partial(reconcile_overdue_jobs, runtime.unit_of_work, driver_for, timeout, provisioner.new_token),
     )
     if settings.driver == "sim":
         runtime.every("simulated jobs", 0.5, partial(complete_sim_jobs, runtime.unit_of_work))

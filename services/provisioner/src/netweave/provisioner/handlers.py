@@ -348,7 +348,12 @@ def spec_of(job: Any) -> JobSpec:
     return JobSpec(job.job_id, job.operation, _INTENT.validate_python(job.intent), previous)
 
 
-async def reconcile_overdue_jobs(uow_factory: UowFactory, driver_for: DriverFor, timeout: timedelta) -> int:
+async def reconcile_overdue_jobs(
+    uow_factory: UowFactory,
+    driver_for: DriverFor,
+    timeout: timedelta,
+    new_token: Callable[[], str] | None = None,
+) -> int:
     """Jobs past their deadline: mark them unknown and let validate decide.
 
     LSO keeps no job state, retries nothing and forgets jobs when it restarts; a
@@ -367,12 +372,15 @@ async def reconcile_overdue_jobs(uow_factory: UowFactory, driver_for: DriverFor,
                 continue
             await uow.session.execute(update(jobs).where(jobs.c.job_id == job.job_id).values(state="unknown"))
             log.warning("job timed out; reconciling with validate", extra={"job_id": job.job_id})
-            await _start_reconciliation(uow, driver_for(uow), job, timeout)
+            await _start_reconciliation(uow, driver_for(uow), job, timeout, new_token)
     return len(overdue)
 
 
-async def _start_reconciliation(uow: UnitOfWork, driver: NetworkDriver, job: Any, timeout: timedelta) -> None:
+async def _start_reconciliation(
+    uow: UnitOfWork, driver: NetworkDriver, job: Any, timeout: timedelta, new_token: Callable[[], str] | None
+) -> None:
     check_id = answer_id(job.job_id, "reconcile")
+    token = new_token() if new_token else None
     now = utcnow()
     await uow.session.execute(
         insert(jobs).values(
@@ -387,7 +395,7 @@ async def _start_reconciliation(uow: UnitOfWork, driver: NetworkDriver, job: Any
             state="running",
             intent=job.intent,
             previous_intent=None,
-            token_hash=None,
+            token_hash=token_hash(token) if token else None,
             cause_event_id=job.cause_event_id,
             correlation_id=job.correlation_id,
             request_id=None,
@@ -396,6 +404,8 @@ async def _start_reconciliation(uow: UnitOfWork, driver: NetworkDriver, job: Any
             deadline_at=now + timeout,
         )
     )
-    outcome = await driver.run(JobSpec(check_id, "validate", _INTENT.validate_python(job.intent)))
+    outcome = await driver.run(
+        JobSpec(check_id, "validate", _INTENT.validate_python(job.intent), None, token)
+    )
     if outcome is not None:
         await finish_job(uow, check_id, outcome)
