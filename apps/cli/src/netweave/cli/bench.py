@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import platform
 import statistics
 import time
@@ -27,7 +28,7 @@ from netweave.cli.client import FINAL_STATES, NetweaveClient
 from netweave.cli.scenario import circuit_order, order_item, subscription_of
 from netweave.cli.watch import watch_orders
 from netweave.contracts.envelope import CloudEvent
-from netweave.contracts.events import OrderStateChanged
+from netweave.contracts.events import OrderItemReleased, OrderStateChanged, ResourcesAllocated
 
 
 @dataclass
@@ -55,12 +56,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def bench_backbone_order() -> dict[str, Any]:
-    """Two PEs and a tagged port on each: room for thousands of circuits (a VLAN each)."""
+def bench_backbone_order(extra_nodes: int = 0) -> dict[str, Any]:
+    """Two PEs and a tagged port on each: room for thousands of circuits (a VLAN each).
+
+    ``extra_nodes`` routers with a port each give the inventory figures of nodes and
+    ports enough samples.
+    """
+    sites = ("ams", "par", "lon", "fra", "bru")
+    extra: list[dict[str, Any]] = []
+    for n in range(extra_nodes):
+        extra.append(
+            order_item(
+                f"x{n}",
+                "node-frr",
+                {"node_name": f"bench-x{n}-p", "role": "P", "site": sites[n % len(sites)]},
+            )
+        )
+        extra.append(order_item(f"xp{n}", "port-10g", {"node": f"#x{n}", "interface": "eth4"}))
     return {
         "externalId": "bench-backbone",
         "relatedParty": [{"id": "bench", "role": "customer", "@referredType": "Organization"}],
         "serviceOrderItem": [
+            *extra,
             order_item("a", "node-frr", {"node_name": "bench-a-pe", "role": "PE", "site": "ams"}),
             order_item("b", "node-frr", {"node_name": "bench-b-pe", "role": "PE", "site": "lon"}),
             order_item(
@@ -75,6 +92,43 @@ def bench_backbone_order() -> dict[str, Any]:
             ),
         ],
     }
+
+
+class InventoryWatcher:
+    """Time from an item's release to its allocation, per product type, from the bus."""
+
+    def __init__(self) -> None:
+        self.released: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self.allocated: dict[tuple[str, str], datetime] = {}
+
+    async def on_released(self, msg: Any) -> None:
+        event = CloudEvent.from_json(msg.data)
+        item = event.payload_as(OrderItemReleased)
+        if item.action == "add":
+            self.released[(item.order_id, item.item_id)] = (item.product_type, event.time)
+
+    async def on_allocated(self, msg: Any) -> None:
+        event = CloudEvent.from_json(msg.data)
+        alloc = event.payload_as(ResourcesAllocated)
+        self.allocated[(alloc.order_id, alloc.item_id)] = event.time
+
+    def figures(self) -> dict[str, dict[str, float]]:
+        per_type: dict[str, list[tuple[datetime, float]]] = {}
+        for key, (ptype, released_at) in self.released.items():
+            if key in self.allocated:
+                done = self.allocated[key]
+                per_type.setdefault(ptype, []).append((done, (done - released_at).total_seconds() * 1000))
+        out: dict[str, dict[str, float]] = {}
+        for ptype, samples in sorted(per_type.items()):
+            latencies = [ms for _, ms in samples]
+            span = (max(t for t, _ in samples) - min(t for t, _ in samples)).total_seconds()
+            out[ptype] = {
+                "allocations": len(samples),
+                "allocations_per_second": round(len(samples) / span, 2) if span > 0 else float(len(samples)),
+                "latency_p50_ms": round(percentile(latencies, 50), 1),
+                "latency_p95_ms": round(percentile(latencies, 95), 1),
+            }
+        return out
 
 
 class CompletionWatcher:
@@ -110,17 +164,24 @@ async def run_bench(
     concurrency: int,
     console: Console,
     timeout: float = 600.0,
+    extra_nodes: int = 10,
 ) -> BenchResult:
-    await client.seed()
-    [backbone] = await watch_orders(
-        client, [(await client.submit(bench_backbone_order()))["id"]], console=console, timeout=120
-    )
-    if backbone["state"] != "completed":
-        raise RuntimeError(f"bench set-up failed: {backbone['state']}")
-    port_a, port_b = subscription_of(backbone, "pa"), subscription_of(backbone, "pb")
+    store = (await client.seed())["store"]
+    inventory = InventoryWatcher()
     watcher = CompletionWatcher()
     nc = await nats.connect(nats_url)
     try:
+        await nc.subscribe(OrderItemReleased.subject_pattern(), cb=inventory.on_released)
+        await nc.subscribe(ResourcesAllocated.subject_pattern(), cb=inventory.on_allocated)
+        [backbone] = await watch_orders(
+            client,
+            [(await client.submit(bench_backbone_order(extra_nodes)))["id"]],
+            console=console,
+            timeout=600,
+        )
+        if backbone["state"] != "completed":
+            raise RuntimeError(f"bench set-up failed: {backbone['state']}")
+        port_a, port_b = subscription_of(backbone, "pa"), subscription_of(backbone, "pb")
         await nc.subscribe(OrderStateChanged.subject_pattern(), cb=watcher.on_message)
         submitted: dict[str, float] = {}
         gate = asyncio.Semaphore(concurrency)
@@ -160,8 +221,10 @@ async def run_bench(
         machine={
             "python": platform.python_version(),
             "platform": platform.platform(),
-            "cpus": str(__import__("os").cpu_count()),
+            "cpus": str(os.cpu_count()),
         },
+        store=store,
+        extra={"inventory": inventory.figures()},
     )
 
 
@@ -178,8 +241,21 @@ def print_result(result: BenchResult, console: Console) -> None:
     for name, value in result.latency_ms.items():
         table.add_row(f"latency {name}", f"{value:.0f} ms")
     for name, value in result.extra.items():
-        table.add_row(name, str(value))
+        if name != "inventory":
+            table.add_row(name, str(value))
     console.print(table)
+    inventory = Table(title=f"inventory ({result.store} store): release -> allocated, per product type")
+    for column in ("product type", "allocations", "per second", "p50", "p95"):
+        inventory.add_column(column, justify="right" if column != "product type" else "left")
+    for ptype, f in dict(result.extra.get("inventory", {})).items():
+        inventory.add_row(
+            ptype,
+            f"{f['allocations']:.0f}",
+            f"{f['allocations_per_second']:.1f}",
+            f"{f['latency_p50_ms']:.0f} ms",
+            f"{f['latency_p95_ms']:.0f} ms",
+        )
+    console.print(inventory)
 
 
 def write_result(result: BenchResult, output: Path | None) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -227,22 +228,40 @@ def bench(
     nats_port: NatsPort = DEFAULT_NATS_PORT + 100,
     http_port_base: HttpBase = DEFAULT_HTTP_BASE + 100,
     postgres: Postgres = None,
+    store: Annotated[
+        str, typer.Option("--store", help="builtin, or netbox (a local NetBox started by the harness)")
+    ] = "builtin",
+    extra_nodes: Annotated[
+        int,
+        typer.Option(
+            "--inventory-sample", min=0, max=200, help="extra routers+ports for the inventory figures"
+        ),
+    ] = 10,
 ) -> None:
-    """Measure orders/s and submit-to-completed latency on a fresh embedded stack."""
+    """Measure orders/s, submit-to-completed latency and inventory allocation times."""
+    import contextlib
     import tempfile
 
     from netweave.cli.bench import print_result, run_bench, write_result
 
     _configure_cli_logging()
+    if store not in ("builtin", "netbox"):
+        err.print(f"[red]unknown store {store!r}[/]: builtin or netbox")
+        raise typer.Exit(2)
     directory = data_dir or Path(tempfile.mkdtemp(prefix="netweave-bench-")) / ".netweave"
-    stack = Stack(_stack_config(directory, None, nats_port, http_port_base, postgres))
+    config = _stack_config(directory, None, nats_port, http_port_base, postgres)
 
-    async def measure() -> int:
+    async def measure(stack: Stack) -> int:
         urls = stack.urls()
-        client = NetweaveClient(urls["order-api"], urls["subscriptions"], urls["inventory"])
+        client = NetweaveClient(urls["order-api"], urls["subscriptions"], urls["inventory"], timeout=120)
         try:
             result = await run_bench(
-                client, stack.nats_url, orders=orders, concurrency=concurrency, console=console
+                client,
+                stack.nats_url,
+                orders=orders,
+                concurrency=concurrency,
+                console=console,
+                extra_nodes=extra_nodes,
             )
         finally:
             await client.aclose()
@@ -251,8 +270,26 @@ def bench(
         console.print(f"figures written to {write_result(result, output)}")
         return 0 if result.failed == 0 else 1
 
+    async def run() -> int:
+        with contextlib.ExitStack() as parts:
+            if store == "netbox":
+                from netweave.cli.harness.netbox import start_netbox
+
+                console.print("starting a local NetBox (the first run installs it: several minutes)")
+                netbox = await asyncio.to_thread(
+                    start_netbox, directory / "netbox", name=f"bench_{os.getpid()}"
+                )
+                parts.callback(netbox.stop)
+                config.env.update(
+                    NETWEAVE_INVENTORY_STORE="netbox",
+                    NETWEAVE_INVENTORY_NETBOX_URL=netbox.url,
+                    NETWEAVE_INVENTORY_NETBOX_TOKEN=netbox.token,
+                )
+            stack = Stack(config)
+            return await _run_until_signal(stack, lambda: measure(stack), keep_running=False)
+
     try:
-        raise typer.Exit(asyncio.run(_run_until_signal(stack, measure, keep_running=False)))
+        raise typer.Exit(asyncio.run(run()))
     except StackError as exc:
         err.print(f"[red]cannot start:[/] {exc}")
         raise typer.Exit(1) from None

@@ -47,6 +47,7 @@ ORDERS_CONSUMER = "inventory-orders"
 PROVISIONING_CONSUMER = "inventory-provisioning"
 
 StoreFor = Callable[[UnitOfWork], ResourceStore]
+_STORE_NAMES = {"netbox": "NetBox", "builtin": "the built-in store"}
 
 
 def utcnow() -> datetime:
@@ -136,7 +137,7 @@ async def on_item_released(
             answer = AllocationFailed(
                 **_item_fields(item),
                 code="storeUnreachable",
-                reason=f"{store.name} unreachable since {since}: {exc}",
+                reason=f"{_STORE_NAMES.get(store.name, store.name)} unreachable since {since}: {exc}",
             )
         else:
             await _record_allocation(uow, item, store.name, resources)
