@@ -308,9 +308,10 @@ class Projection:
 
     async def allocated(self, alloc: ResourcesAllocated) -> None:
         row = await self.require_change(alloc)
-        if row is None:
-            return
         resources = alloc.resources.model_dump(mode="json")
+        if row is None:
+            await self._record_late_allocation(alloc, resources)
+            return
         if alloc.action == Action.MODIFY:
             await self.set(row.id, pending_resources=resources)
             await self.note(row.id, f"resources changed in {alloc.store}", alloc.order_id, alloc.item_id)
@@ -328,6 +329,15 @@ class Projection:
             resources=resources,
             reason=f"resources allocated in {alloc.store}",
         )
+
+    async def _record_late_allocation(self, alloc: ResourcesAllocated, resources: dict[str, Any]) -> None:
+        # An add that failed and was rolled back before its allocation arrived here: keep
+        # what it had held, as it would be had the events come in order.
+        row = await self.get(alloc.subscription_id)
+        if row is None or alloc.action != Action.ADD or row.resources is not None:
+            return
+        block = build_block(get_product(row.product_id), row.inputs, alloc.resources)
+        await self.set(row.id, resources=resources, block=block)
 
     async def allocation_failed(self, failed: AllocationFailed) -> None:
         row = await self.require_change(failed)
