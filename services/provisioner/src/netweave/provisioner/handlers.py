@@ -132,9 +132,11 @@ def _answer(job: Any, outcome: JobOutcome) -> EventPayload:
     }
     intent = _INTENT.validate_python(job.intent)
     if not outcome.succeeded:
+        # Ansible's own error line when there is one; otherwise the output's first line,
+        # which is where our own summaries (a refused job, a reconciliation) go.
         first_line = next(
             (ln for ln in outcome.output.splitlines() if "FAILED" in ln or "fatal" in ln),
-            outcome.output.strip().splitlines()[-1] if outcome.output.strip() else "no output",
+            outcome.output.strip().splitlines()[0] if outcome.output.strip() else "no output",
         )
         what = "configuring" if job.operation == "apply" else "removing"
         return ProvisioningFailed(
