@@ -294,3 +294,39 @@ async def test_modifying_a_core_link_changes_its_metric(store: StoreUnderTest) -
     after = await store(lambda s: s.modify_core_link("o2/l", link_sub, heavier))
     assert after.isis_metric == 300
     assert (after.a.ipv4, after.b.ipv4) == (before.a.ipv4, before.b.ipv4)
+
+
+async def test_an_l2vpn_gains_and_loses_saps_on_modify(store: StoreUnderTest) -> None:
+    a_sub, _ = await add_node(store, "ams-pe")
+    b_sub, _ = await add_node(store, "lon-pe")
+    pa, _ = await add_port(store, a_sub, "eth4", mode="tagged")
+    pb, _ = await add_port(store, b_sub, "eth4", mode="tagged")
+    pc, _ = await add_port(store, b_sub, "eth5")
+    vpn_sub = sid()
+    two = CircuitRequest("L2VPN-m", "vxlan-evpn", 1000, (SapRequest(pa, 10), SapRequest(pb, 20)), "L2VPN")
+    first = await store(lambda s: s.allocate_circuit("o/v", vpn_sub, two))
+    three = CircuitRequest(
+        "L2VPN-m", "vxlan-evpn", 2000, (SapRequest(pa, 10), SapRequest(pb, 20), SapRequest(pc, None)), "L2VPN"
+    )
+    grown = await store(lambda s: s.modify_circuit("o2/v", vpn_sub, three))
+    assert {(x.interface_name, x.device_name, x.vlan) for x in grown.saps} == {
+        ("eth4", "ams-pe", 10),
+        ("eth4", "lon-pe", 20),
+        ("eth5", "lon-pe", None),
+    }
+    assert grown.vni == first.vni
+    assert grown.speed_mbps == 2000
+    shrunk_req = CircuitRequest(
+        "L2VPN-m", "vxlan-evpn", 2000, (SapRequest(pa, 10), SapRequest(pc, None)), "L2VPN"
+    )
+    shrunk = await store(lambda s: s.modify_circuit("o3/v", vpn_sub, shrunk_req))
+    assert {(x.device_name, x.interface_name) for x in shrunk.saps} == {
+        ("ams-pe", "eth4"),
+        ("lon-pe", "eth5"),
+    }
+    # The SAP given back frees its VLAN: another circuit can take VLAN 20 on that port.
+    other = CircuitRequest("L2VPN-o", "vxlan-evpn", 1000, (SapRequest(pb, 20), SapRequest(pa, 11)), "x")
+    assert {x.vlan for x in (await store(lambda s: s.allocate_circuit("o4/v", sid(), other))).saps} == {
+        20,
+        11,
+    }
