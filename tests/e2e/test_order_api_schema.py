@@ -43,10 +43,9 @@ CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,re
 def test_no_server_error_and_every_answer_matches_the_schema(
     shared_stack: RunningStack, tmp_path: Path
 ) -> None:
-    st = Path(sys.executable).parent / "st"
     result = subprocess.run(
         [
-            str(st),
+            *schemathesis_command(),
             "run",
             f"{shared_stack.order_api}/openapi.json",
             "--checks",

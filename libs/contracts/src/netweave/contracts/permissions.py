@@ -37,6 +37,7 @@ from netweave.contracts.streams import (
 
 JS_API = "$JS.API"
 JS_ACK = "$JS.ACK"
+JS_FC = "$JS.FC"
 ADMIN_USER = "bus-admin"
 OBSERVER_USER = "observer"
 DEFAULT_INBOX_PREFIX = "_INBOX"
@@ -76,6 +77,25 @@ def consumer_api_subjects(c: ConsumerDef) -> tuple[str, ...]:
     )
 
 
+# Streams a service replays itself through ephemeral ordered consumers (nats-py
+# ``ordered_consumer=True``): the order API's Server-Sent Events read ORDERS.
+EPHEMERAL_READERS: dict[str, tuple[str, ...]] = {"order-api": ("ORDERS",)}
+
+
+def ephemeral_reader_subjects(service: str) -> tuple[str, ...]:
+    """Create an ephemeral consumer (the server names it) and answer its flow control.
+
+    No delete: the server drops an ephemeral consumer once its subscriber is gone
+    (inactive threshold), while ``CONSUMER.DELETE.<stream>.*`` would reach the durable
+    consumers of other services too. The create endpoint without a name refuses durables.
+    """
+    return tuple(
+        subject
+        for stream in EPHEMERAL_READERS.get(service, ())
+        for subject in (f"{JS_API}.CONSUMER.CREATE.{stream}", f"{JS_FC}.{stream}.>")
+    )
+
+
 def service_permissions(service: str) -> UserPermissions:
     if service not in SERVICES:
         raise LookupError(f"no service named {service!r}")
@@ -87,6 +107,7 @@ def service_permissions(service: str) -> UserPermissions:
             *dead_letter_subjects(service),
             f"{JS_API}.INFO",
             *(subject for c in consumers for subject in consumer_api_subjects(c)),
+            *ephemeral_reader_subjects(service),
         ),
         subscribe=(f"{inbox_prefix(service)}.>",),
         description=f"the {service} service: its own events, its own consumers",

@@ -13,8 +13,12 @@ from netweave.contracts.events import (
     AllocationFailed,
     EventPayload,
     OrderAccepted,
+    OrderCancellationChanged,
     OrderItemCompensationRequested,
+    OrderItemJeopardyRaised,
     OrderItemReleased,
+    OrderItemStateChanged,
+    OrderStateChanged,
     ProvisioningFailed,
     ResourcesAllocated,
     ResourcesReleased,
@@ -120,6 +124,22 @@ CONSUMERS: tuple[ConsumerDef, ...] = (
         SUBSCRIPTIONS,
         (SubscriptionChangeCompleted, SubscriptionChangeFailed),
         "Settled changes complete or fail order items.",
+    ),
+    ConsumerDef(
+        durable="order-api-notifications",
+        service="order-api",
+        stream=ORDERS.name,
+        events=(
+            OrderAccepted,
+            OrderStateChanged,
+            OrderItemStateChanged,
+            OrderItemJeopardyRaised,
+            OrderCancellationChanged,
+        ),
+        description=(
+            "The TMF630 hub turns order events into notifications for every registered "
+            "listener whose query matches, queued for webhook delivery."
+        ),
     ),
     _consumer(
         "inventory",

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from netweave.order_api import hub
 from netweave.order_api.adapters.db import inbox, outbox
 from netweave.order_api.adapters.subscriptions_client import HttpSubscriptionLookup
+from netweave.order_api.adapters.webhook import WebhookSender
 from netweave.order_api.config import OrderApiSettings
-from netweave.order_api.entrypoints import bus, http
+from netweave.order_api.entrypoints import asyncapi_http, bus, events_http, http, hub_http
 from netweave.order_api.handlers import raise_jeopardies, start_due_orders
 from netweave.order_api.ports import SubscriptionLookup
 from netweave.runtime.service import ServiceRuntime, create_service_app
@@ -44,7 +46,15 @@ def create_app(
         runtime.on_stop.append(client.close)
         lookup = client
     api = OrderApi(settings, runtime, lookup)
-    runtime.consume(bus.consumers(runtime.unit_of_work))
+    deliveries = _hub_deliveries(runtime, settings)
+    notifications = partial(
+        hub.queue_notifications,
+        uow_factory=runtime.unit_of_work,
+        base_url=api.base_url,
+        queued=deliveries.queued,
+        settle_seconds=settings.hub.settle_seconds,
+    )
+    runtime.consume(bus.consumers(runtime.unit_of_work, notifications=notifications))
     runtime.every("start due orders", 1.0, partial(start_due_orders, uow_factory=runtime.unit_of_work))
     runtime.every(
         "jeopardy",
@@ -62,5 +72,17 @@ def create_app(
         description="TMF641 Service Ordering: submit and follow service orders.",
     )
     app.include_router(http.build_router(api))
+    app.include_router(hub_http.build_router(api))
+    app.include_router(events_http.build_router(api))
+    app.include_router(asyncapi_http.build_router(settings.nats_url))
     app.state.api = api
     return app
+
+
+def _hub_deliveries(runtime: ServiceRuntime, settings: OrderApiSettings) -> hub.DeliveryWorker:
+    """The webhook worker runs with the service, bus or no bus: deliveries need only the database."""
+    sender = WebhookSender(settings.hub.timeout_seconds)
+    worker = hub.DeliveryWorker(runtime.db, sender, settings.hub)
+    runtime.on_start.append(worker.start)
+    runtime.on_stop.extend((worker.stop, sender.close))
+    return worker
