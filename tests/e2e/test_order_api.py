@@ -131,6 +131,11 @@ def test_orders_are_listed_filtered_paged_and_trimmed(shared_stack: RunningStack
         assert len(one) == 1
         assert set(one[0]) <= {"id", "href", "@type", "state", "externalId"}
         assert one[0]["state"] == "completed"
+        part = client.get(f"{ORDERS}/{ids[1]}", params={"fields": "state,completionDate"})
+        assert part.status_code == 200
+        assert set(part.json()) == {"id", "href", "@type", "state", "completionDate"}
+        assert part.json()["completionDate"].endswith("Z"), "times are UTC and say so"
+        assert part.json()["completionDate"] == client.get(f"{ORDERS}/{ids[1]}").json()["completionDate"]
         since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
         recent = client.get(ORDERS, params={"orderDate.gt": since, "customer": marker, "state": "completed"})
         assert {o["id"] for o in recent.json()} == set(ids)

@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from netweave.cli.harness import lso as harness
+from netweave.cli.harness import pythons
 
 app = typer.Typer(
     name="lso",
@@ -56,7 +57,7 @@ CacheDirOption = Annotated[
     Path | None,
     typer.Option(
         "--cache-dir",
-        envvar=harness.ENV_CACHE_DIR,
+        envvar=pythons.ENV_CACHE_DIR,
         help="where LSO's venv is kept [default: ~/.cache/netweave]",
         file_okay=False,
     ),

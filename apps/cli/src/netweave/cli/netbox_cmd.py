@@ -24,6 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from netweave.cli.harness import netbox as nb
+from netweave.cli.harness import pythons
 
 app = typer.Typer(
     name="netbox",
@@ -56,7 +57,7 @@ CacheDirOption = Annotated[
     Path | None,
     typer.Option(
         "--cache-dir",
-        envvar=nb.ENV_CACHE_DIR,
+        envvar=pythons.ENV_CACHE_DIR,
         help="venv, migrated snapshot and static files [default: ~/.cache/netweave]",
         file_okay=False,
     ),

@@ -286,17 +286,12 @@ async def on_order_accepted(event: CloudEvent, *, uow_factory: UowFactory) -> No
         start = (
             await uow.session.execute(select(orders.c.requested_start_date).where(orders.c.id == order.id))
         ).scalar()
-        if start is not None and _aware(start) > utcnow():
+        if start is not None and start > utcnow():
             log.info("order waits for its requested start date", extra={"start": start.isoformat()})
             return  # start_due_orders picks it up then
         await _start(uow, order, event, utcnow())
 
     await process_once(uow_factory, PROCESS_MANAGER, event, effect)
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes for timezone-aware columns.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def start_due_orders(*, uow_factory: UowFactory) -> int:
@@ -547,7 +542,7 @@ async def raise_jeopardies(*, uow_factory: UowFactory, factor: float, fixed_seco
         ).all()
         for row in rows:
             expected = fixed_seconds or get_product(row.product_id).definition.expected_seconds * factor
-            running = (now - _aware(row.started_at)).total_seconds()
+            running = (now - row.started_at).total_seconds()
             if running <= expected:
                 continue
             raised += 1

@@ -25,10 +25,8 @@ ansible-core and no collections beyond ``ansible.builtin``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import re
 import secrets
 import shutil
 import signal
@@ -36,14 +34,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from netweave.cli.harness import pythons
 from netweave.cli.harness.ports import free_port, port_in_use
+from netweave.cli.harness.pythons import Progress, clean_env, default_cache_dir, file_lock, quiet, uv_binary
 
 LSO_VERSION = "5.2.0"
 # ansible-core is not a dependency of orchestrator-lso, yet LSO runs its ansible-inventory
@@ -52,12 +52,6 @@ LSO_VERSION = "5.2.0"
 ANSIBLE_CORE_VERSION = "2.21.5"
 # orchestrator-lso 5.2 declares Requires-Python >=3.12,<3.15.
 SUPPORTED_PYTHONS = ((3, 12), (3, 15))
-
-ENV_CACHE_DIR = "NETWEAVE_CACHE_DIR"
-ENV_PYTHON312 = "NETWEAVE_PYTHON312"
-
-# Variables of the calling (3.11) environment that would leak into LSO's interpreter.
-_FOREIGN_PYTHON_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "UV_PROJECT_ENVIRONMENT")
 # LSO settings the harness decides; a developer's shell must not change them behind its back.
 _LSO_SETTINGS = (
     "TESTING",
@@ -70,12 +64,6 @@ _LSO_SETTINGS = (
 )
 _APP = "lso.app:app"
 
-Progress = Callable[[str], None]
-
-
-def _quiet(_message: str) -> None:
-    pass
-
 
 class LsoError(RuntimeError):
     """The harness could not install, start or stop LSO; the message says why."""
@@ -86,11 +74,6 @@ class PrerequisiteMissing(LsoError):
 
 
 # --------------------------------------------------------------------------- cache layout
-
-
-def default_cache_dir() -> Path:
-    configured = os.environ.get(ENV_CACHE_DIR)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "netweave"
 
 
 @dataclass(frozen=True)
@@ -132,95 +115,19 @@ class LsoCache:
         return self.venv_marker.is_file() and self.python.exists() and self.bin("ansible-playbook").exists()
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise installers across processes: the second one waits, then finds the work done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # --------------------------------------------------------------------------- a Python for LSO
-
-
-def _is_supported_python(candidate: str | Path) -> bool:
-    """Runs, and is within LSO's range: pyenv shims exist on PATH for unselected versions and fail."""
-    low, high = SUPPORTED_PYTHONS
-    check = f"import sys; print({low} <= sys.version_info[:2] < {high})"
-    try:
-        result = subprocess.run(
-            [str(candidate), "-c", check], capture_output=True, text=True, timeout=20, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0 and result.stdout.strip() == "True"
-
-
-def _pyenv_candidates() -> list[Path]:
-    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    if not versions.is_dir():
-        return []
-    found: list[tuple[int, int, Path]] = []
-    for entry in versions.iterdir():
-        match = re.fullmatch(r"3\.(\d+)\.(\d+)", entry.name)
-        if match:
-            found.append((int(match.group(1)), int(match.group(2)), entry / "bin" / "python3"))
-    # Oldest supported minor first (the one LSO is tested on most), newest patch of it first.
-    return [path for _, _, path in sorted(found, key=lambda item: (item[0], -item[1]))]
-
-
-def _uv_binary() -> str | None:
-    return os.environ.get("UV") or shutil.which("uv")
-
-
-def _uv_found_python() -> Path | None:
-    uv = _uv_binary()
-    if uv is None:
-        return None
-    low, high = SUPPORTED_PYTHONS
-    request = f">={low[0]}.{low[1]},<{high[0]}.{high[1]}"
-    try:
-        result = subprocess.run(
-            [uv, "python", "find", request], capture_output=True, text=True, timeout=60, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    found = result.stdout.strip()
-    return Path(found) if result.returncode == 0 and found else None
 
 
 def find_python() -> Path:
     """A Python 3.12-3.14 for LSO's venv: $NETWEAVE_PYTHON312, PATH, pyenv, then ``uv python find``."""
-    configured = os.environ.get(ENV_PYTHON312)
-    if configured:
-        if _is_supported_python(configured):
-            return Path(configured)
-        raise PrerequisiteMissing(f"{ENV_PYTHON312}={configured} is not a working Python 3.12-3.14")
-    for name in ("python3.12", "python3.13", "python3.14"):
-        located = shutil.which(name)
-        if located and _is_supported_python(located):
-            return Path(located)
-    for candidate in _pyenv_candidates():
-        if _is_supported_python(candidate):
-            return candidate
-    found = _uv_found_python()
-    if found and _is_supported_python(found):
-        return found
-    raise PrerequisiteMissing(
-        f"orchestrator-lso {LSO_VERSION} needs Python 3.12-3.14: none found "
-        f"(set {ENV_PYTHON312}, or install one with `uv python install 3.12`)"
-    )
+    low, high = SUPPORTED_PYTHONS
+    try:
+        return pythons.find_python(low, high, needed_by=f"orchestrator-lso {LSO_VERSION}")
+    except pythons.PythonNotFound as exc:
+        raise PrerequisiteMissing(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- the venv
-
-
-def _clean_env() -> dict[str, str]:
-    return {key: value for key, value in os.environ.items() if key not in _FOREIGN_PYTHON_ENV}
 
 
 def _tail(text: str, lines: int = 25) -> str:
@@ -229,7 +136,7 @@ def _tail(text: str, lines: int = 25) -> str:
 
 def _install_steps(cache: LsoCache, python: Path) -> list[list[str]]:
     venv_python = str(cache.python)
-    uv = _uv_binary()
+    uv = uv_binary()
     if uv:
         return [
             [uv, "venv", "--quiet", "--python", str(python), str(cache.venv)],
@@ -261,7 +168,7 @@ def _installed_versions(cache: LsoCache) -> tuple[str, str]:
         [str(cache.python), "-c", probe],
         capture_output=True,
         text=True,
-        env=_clean_env(),
+        env=clean_env(),
         timeout=60,
         check=False,
     )
@@ -276,7 +183,7 @@ def _build_venv(cache: LsoCache, python: Path) -> None:
     shutil.rmtree(cache.venv, ignore_errors=True)
     for step in _install_steps(cache, python):
         result = subprocess.run(
-            step, env=_clean_env(), capture_output=True, text=True, timeout=1800, check=False
+            step, env=clean_env(), capture_output=True, text=True, timeout=1800, check=False
         )
         if result.returncode != 0:
             raise LsoError(f"installing LSO failed at {' '.join(step[:3])}:\n{_tail(result.stderr)}")
@@ -286,7 +193,7 @@ def _build_venv(cache: LsoCache, python: Path) -> None:
         raise LsoError(f"the venv holds orchestrator-lso/ansible-core {installed}, expected {expected}")
 
 
-def ensure_venv(cache: LsoCache | None = None, progress: Progress = _quiet) -> bool:
+def ensure_venv(cache: LsoCache | None = None, progress: Progress = quiet) -> bool:
     """orchestrator-lso and ansible-core, pinned, in the cache's venv. True when built now.
 
     Safe against interruption (the marker is written last) and against two processes
@@ -295,7 +202,7 @@ def ensure_venv(cache: LsoCache | None = None, progress: Progress = _quiet) -> b
     cache = cache or LsoCache()
     if cache.venv_ready():
         return False
-    with _file_lock(cache.lock_file):
+    with file_lock(cache.lock_file):
         if cache.venv_ready():
             return False
         python = find_python()
@@ -539,7 +446,7 @@ def lso_environment(
 ) -> dict[str, str]:
     """Everything LSO and the Ansible it starts read from the environment."""
     dirs = _WorkDirs(data_dir)
-    env = {key: value for key, value in _clean_env().items() if key not in _LSO_SETTINGS}
+    env = {key: value for key, value in clean_env().items() if key not in _LSO_SETTINGS}
     env |= {
         # ansible-runner finds ansible-playbook, and LSO finds ansible-inventory, on PATH.
         "PATH": f"{cache.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
@@ -628,7 +535,7 @@ def start_lso(
     port: int = 0,
     api_key: str | None = None,
     cache: LsoCache | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     timeout: float = 60.0,
 ) -> LsoInstance:
     """Start LSO serving the playbooks in ``playbooks_dir``; installs on first use.

@@ -21,7 +21,6 @@ would collide with anything else installed beside them.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -36,7 +35,7 @@ import sys
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,9 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from netweave.cli.harness import pythons
 from netweave.cli.harness.ports import free_port
+from netweave.cli.harness.pythons import Progress, clean_env, default_cache_dir, file_lock, quiet, uv_binary
 
 NETBOX_VERSION = "4.7.3"
 GUNICORN_VERSION = "26.2.0"
@@ -54,21 +55,10 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379"
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "admin"  # a local, loopback-only dev instance: documented in docs/netbox.md
 
-ENV_CACHE_DIR = "NETWEAVE_CACHE_DIR"
-ENV_PYTHON312 = "NETWEAVE_PYTHON312"
 ENV_POSTGRES_URL = "NETWEAVE_NETBOX_POSTGRES_URL"
 ENV_REDIS_URL = "NETWEAVE_NETBOX_REDIS_URL"
 # Read by the generated configuration: one-off commands may work on another database.
 ENV_DATABASE_OVERRIDE = "NETWEAVE_NETBOX_DATABASE"
-
-# Variables of the calling (3.11) environment that would leak into NetBox's interpreter.
-_FOREIGN_PYTHON_ENV = ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "UV_PROJECT_ENVIRONMENT")
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_message: str) -> None:
-    pass
 
 
 class NetBoxError(RuntimeError):
@@ -80,11 +70,6 @@ class PrerequisiteMissing(NetBoxError):
 
 
 # --------------------------------------------------------------------------- cache layout
-
-
-def default_cache_dir() -> Path:
-    configured = os.environ.get(ENV_CACHE_DIR)
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "netweave"
 
 
 @dataclass(frozen=True)
@@ -139,18 +124,6 @@ class NetBoxCache:
         return f"netbox_tpl_{_identifier(self.version)}_{self.snapshot_digest()}"
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Serialise installers across processes: the second one waits, then finds the work done."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _identifier(text: str) -> str:
     return re.sub(r"[^a-z0-9_]", "_", text.lower())
 
@@ -158,66 +131,12 @@ def _identifier(text: str) -> str:
 # --------------------------------------------------------------------------- Python >= 3.12
 
 
-def _runs_python_312_plus(candidate: str | Path) -> bool:
-    """pyenv shims exist on PATH for versions that are not selected, and fail when run."""
-    try:
-        result = subprocess.run(
-            [str(candidate), "-c", "import sys; print(sys.version_info >= (3, 12))"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return result.returncode == 0 and result.stdout.strip() == "True"
-
-
-def _pyenv_candidates() -> list[Path]:
-    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    if not versions.is_dir():
-        return []
-    found: list[tuple[tuple[int, ...], Path]] = []
-    for entry in versions.iterdir():
-        match = re.fullmatch(r"3\.(\d+)\.(\d+)", entry.name)
-        if match and int(match.group(1)) >= 12:
-            found.append(((int(match.group(1)), int(match.group(2))), entry / "bin" / "python3"))
-    # Oldest minor first: 3.12 is the release NetBox is tested on most.
-    return [path for _, path in sorted(found, key=lambda item: (item[0][0], -item[0][1]))]
-
-
-def _uv_found_python() -> Path | None:
-    uv = _uv_binary()
-    if uv is None:
-        return None
-    result = subprocess.run(
-        [uv, "python", "find", ">=3.12"], capture_output=True, text=True, timeout=60, check=False
-    )
-    return Path(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip() else None
-
-
 def find_python312() -> Path:
     """A Python >= 3.12 for NetBox's venv: $NETWEAVE_PYTHON312, PATH, pyenv, then uv."""
-    configured = os.environ.get(ENV_PYTHON312)
-    if configured:
-        if _runs_python_312_plus(configured):
-            return Path(configured)
-        raise PrerequisiteMissing(f"{ENV_PYTHON312}={configured} is not a working Python >= 3.12")
-    for name in ("python3.12", "python3.13", "python3.14"):
-        located = shutil.which(name)
-        if located and _runs_python_312_plus(located):
-            return Path(located)
-    for candidate in _pyenv_candidates():
-        if _runs_python_312_plus(candidate):
-            return candidate
-    found = _uv_found_python()
-    if found and _runs_python_312_plus(found):
-        return found
-    raise PrerequisiteMissing(f"NetBox needs Python >= 3.12: none found (set {ENV_PYTHON312})")
-
-
-def _uv_binary() -> str | None:
-    return os.environ.get("UV") or shutil.which("uv")
+    try:
+        return pythons.find_python(needed_by=f"NetBox {NETBOX_VERSION}")
+    except pythons.PythonNotFound as exc:
+        raise PrerequisiteMissing(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- PostgreSQL and Redis
@@ -391,7 +310,7 @@ class Backends:
 
 
 def _netbox_env(cache: NetBoxCache, netbox_root: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in _FOREIGN_PYTHON_ENV}
+    env = clean_env()
     env["PATH"] = f"{cache.venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
     env["NETBOX_ROOT"] = str(netbox_root)
     env.pop("NETBOX_CONFIGURATION", None)  # the instance's conf/configuration.py must win
@@ -433,8 +352,8 @@ def _tail(text: str, lines: int = 25) -> str:
 
 def _install_packages(cache: NetBoxCache, python: Path) -> None:
     requirements = [f"netbox=={cache.version}", f"gunicorn=={GUNICORN_VERSION}"]
-    uv = _uv_binary()
-    env = {key: value for key, value in os.environ.items() if key not in _FOREIGN_PYTHON_ENV}
+    uv = uv_binary()
+    env = clean_env()
     venv_python = str(cache.bin("python"))
     if uv:
         steps = [
@@ -453,12 +372,12 @@ def _install_packages(cache: NetBoxCache, python: Path) -> None:
             raise NetBoxError(f"installing NetBox failed at {' '.join(step[:3])}:\n{_tail(result.stderr)}")
 
 
-def ensure_venv(cache: NetBoxCache | None = None, progress: Progress = _quiet) -> bool:
+def ensure_venv(cache: NetBoxCache | None = None, progress: Progress = quiet) -> bool:
     """NetBox and gunicorn in the cache's venv. True when it had to be built now."""
     cache = cache or NetBoxCache()
     if cache.venv_ready():
         return False
-    with _file_lock(cache.directory / ".venv.lock"):
+    with file_lock(cache.directory / ".venv.lock"):
         if cache.venv_ready():
             return False
         python = find_python312()
@@ -642,7 +561,7 @@ def _write_scratch_configuration(root: Path, database: str, backends: Backends) 
 
 
 def ensure_snapshot(
-    cache: NetBoxCache | None = None, backends: Backends | None = None, progress: Progress = _quiet
+    cache: NetBoxCache | None = None, backends: Backends | None = None, progress: Progress = quiet
 ) -> bool:
     """The migrated database dumped to the cache, migrating once per version. True when made now."""
     cache = cache or NetBoxCache()
@@ -650,7 +569,7 @@ def ensure_snapshot(
     if cache.snapshot_ready():
         return False
     ensure_venv(cache, progress)
-    with _file_lock(cache.directory / ".snapshot.lock"):
+    with file_lock(cache.directory / ".snapshot.lock"):
         if cache.snapshot_ready():
             return False
         backends.check()
@@ -682,7 +601,7 @@ def _migrate_and_dump(cache: NetBoxCache, backends: Backends, progress: Progress
 
 
 def ensure_static(
-    cache: NetBoxCache | None = None, backends: Backends | None = None, progress: Progress = _quiet
+    cache: NetBoxCache | None = None, backends: Backends | None = None, progress: Progress = quiet
 ) -> bool:
     """collectstatic once per version into the cache. True when collected now."""
     cache = cache or NetBoxCache()
@@ -690,7 +609,7 @@ def ensure_static(
     if cache.static_ready():
         return False
     ensure_venv(cache, progress)
-    with _file_lock(cache.directory / ".static.lock"):
+    with file_lock(cache.directory / ".static.lock"):
         if cache.static_ready():
             return False
         progress(f"collecting static files into {cache.static}")
@@ -703,13 +622,13 @@ def ensure_static(
         return True
 
 
-def ensure_template_database(cache: NetBoxCache, backends: Backends, progress: Progress = _quiet) -> str:
+def ensure_template_database(cache: NetBoxCache, backends: Backends, progress: Progress = quiet) -> str:
     """The template database of this snapshot, restored from the dump when absent."""
     postgres = backends.postgres
     template = cache.template_database()
     if postgres.exists(template):
         return template
-    with _file_lock(cache.directory / ".template.lock"):
+    with file_lock(cache.directory / ".template.lock"):
         if postgres.exists(template):
             return template
         progress(f"restoring {cache.snapshot.name} into the template database {template}")
@@ -735,7 +654,7 @@ class InstallReport:
 
 
 def install(
-    cache: NetBoxCache | None = None, backends: Backends | None = None, progress: Progress = _quiet
+    cache: NetBoxCache | None = None, backends: Backends | None = None, progress: Progress = quiet
 ) -> InstallReport:
     """Everything slow, once per version: venv, migrated snapshot, static files. Idempotent."""
     cache = cache or NetBoxCache()
@@ -1067,7 +986,7 @@ def start_netbox(
     fresh: bool = True,
     cache: NetBoxCache | None = None,
     backends: Backends | None = None,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
     timeout: float = 180.0,
 ) -> NetBoxInstance:
     """Start one NetBox serving from ``root`` (its conf/, media/, log). Installs on first use.

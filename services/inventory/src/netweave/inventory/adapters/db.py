@@ -10,7 +10,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Integer,
     String,
@@ -19,7 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from netweave.runtime.db import json_column, messaging_tables, new_metadata
+from netweave.runtime.db import UtcDateTime, json_column, messaging_tables, new_metadata
 
 metadata = new_metadata()
 inbox, outbox = messaging_tables(metadata)
@@ -33,8 +32,8 @@ allocations = Table(
     Column("store", String(20), nullable=False),
     Column("state", String(20), nullable=False),
     json_column("resources"),
-    Column("allocated_at", DateTime(timezone=True), nullable=False),
-    Column("released_at", DateTime(timezone=True)),
+    Column("allocated_at", UtcDateTime(), nullable=False),
+    Column("released_at", UtcDateTime()),
 )
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from netweave.contracts.events import Action
 from netweave.order_api.domain.order import Item, ItemState, Order, OrderState
-from netweave.runtime.db import json_column, messaging_tables, new_metadata
+from netweave.runtime.db import UtcDateTime, json_column, messaging_tables, new_metadata
 
 metadata = new_metadata()
 inbox, outbox = messaging_tables(metadata)
@@ -36,21 +35,21 @@ orders = Table(
     Column("customer_id", String(200), nullable=False, index=True),
     Column("state", String(40), nullable=False, index=True),
     Column("state_reason", Text),
-    Column("order_date", DateTime(timezone=True), nullable=False, index=True),
-    Column("start_date", DateTime(timezone=True)),
-    Column("completion_date", DateTime(timezone=True)),
-    Column("cancellation_date", DateTime(timezone=True)),
+    Column("order_date", UtcDateTime(), nullable=False, index=True),
+    Column("start_date", UtcDateTime()),
+    Column("completion_date", UtcDateTime()),
+    Column("cancellation_date", UtcDateTime()),
     Column("cancellation_reason", Text),
     Column("priority", String(20)),
     Column("description", Text),
     Column("category", String(100)),
     Column("notification_contact", String(200)),
-    Column("requested_start_date", DateTime(timezone=True)),
-    Column("requested_completion_date", DateTime(timezone=True)),
+    Column("requested_start_date", UtcDateTime()),
+    Column("requested_completion_date", UtcDateTime()),
     json_column("extra", nullable=False),
     Column("idempotency_key", String(200), unique=True),
     Column("request_hash", String(64)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 order_items = Table(
@@ -67,10 +66,10 @@ order_items = Table(
     json_column("characteristics", nullable=False),
     json_column("depends_on", nullable=False),
     json_column("service", nullable=False),
-    Column("started_at", DateTime(timezone=True)),
-    Column("completed_at", DateTime(timezone=True)),
+    Column("started_at", UtcDateTime()),
+    Column("completed_at", UtcDateTime()),
     Column("compensation", String(20)),
-    Column("jeopardy_at", DateTime(timezone=True)),
+    Column("jeopardy_at", UtcDateTime()),
     PrimaryKeyConstraint("order_id", "item_id"),
     ForeignKeyConstraint(["order_id"], ["service_orders.id"], ondelete="CASCADE"),
     Index("ix_service_order_items_subscription_state", "subscription_id", "state"),
@@ -83,10 +82,10 @@ cancellations = Table(
     Column("order_id", String(36), nullable=False, index=True),
     Column("state", String(30), nullable=False),
     Column("reason", Text),
-    Column("requested_cancellation_date", DateTime(timezone=True)),
-    Column("effective_cancellation_date", DateTime(timezone=True)),
+    Column("requested_cancellation_date", UtcDateTime()),
+    Column("effective_cancellation_date", UtcDateTime()),
     Column("completion_message", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
     ForeignKeyConstraint(["order_id"], ["service_orders.id"], ondelete="CASCADE"),
 )
 

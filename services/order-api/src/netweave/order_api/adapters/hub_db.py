@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    DateTime,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -33,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netweave.order_api.adapters.db import metadata
-from netweave.runtime.db import BigIntId
+from netweave.runtime.db import BigIntId, UtcDateTime
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 DELIVERY_STATES = (PENDING, DELIVERED, FAILED)
@@ -45,7 +44,7 @@ listeners = Table(
     Column("callback", String(2000), nullable=False),
     Column("query", Text),
     Column("secret", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 deliveries = Table(
@@ -55,17 +54,17 @@ deliveries = Table(
     Column("listener_id", String(36), nullable=False),
     Column("event_id", String(64), nullable=False),
     Column("event_type", String(60), nullable=False),
-    Column("event_time", DateTime(timezone=True), nullable=False),
+    Column("event_time", UtcDateTime(), nullable=False),
     Column("order_id", String(36)),
     Column("body", Text, nullable=False),
     Column("status", String(20), nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
     Column("last_status_code", Integer),
     Column("last_error", Text),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("delivered_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("delivered_at", UtcDateTime()),
     ForeignKeyConstraint(["listener_id"], ["hub_listeners.id"], ondelete="CASCADE"),
     UniqueConstraint("listener_id", "event_id"),
     Index("ix_hub_deliveries_due", "status", "next_attempt_at"),

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from pydantic import Field
 from sqlalchemy import Select, func, select
 
 from netweave.order_api.adapters.db import cancellations, order_items, orders
@@ -110,7 +111,8 @@ def to_new_order(body: ServiceOrderCreate, idempotency_key: str | None) -> NewOr
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+    # The same spelling pydantic gives the full representation, so `fields=` answers match it.
+    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def render_order(row: Any, items: list[Any], base_url: str) -> dict[str, Any]:
@@ -222,6 +224,10 @@ def _select_fields(order: dict[str, Any], fields: str | None) -> dict[str, Any]:
     return {k: v for k, v in order.items() if k in wanted}
 
 
+# With `fields` the answer is a partial order, which ServiceOrder's required attributes
+# refuse; left to right, so a whole order is still serialised as a ServiceOrder.
+ServiceOrderOrPart = Annotated[ServiceOrder | dict[str, Any], Field(union_mode="left_to_right")]
+
 READ = [Depends(require("orders:read"))]
 WRITE = [Depends(require("orders:write"))]
 _PATCHABLE = {
@@ -319,11 +325,12 @@ def build_router(api: OrderApi) -> APIRouter:
 
     @router.get(
         "/serviceOrder/{id}",
-        response_model=ServiceOrder,
+        response_model=ServiceOrderOrPart,
         response_model_exclude_none=True,
         response_model_by_alias=True,
         responses=_ERRORS,
         summary="Retrieve a service order",
+        description="`fields` selects attributes (id, href and @type always come back).",
         dependencies=READ,
     )
     async def retrieve_service_order(id: str, fields: str | None = None) -> Any:

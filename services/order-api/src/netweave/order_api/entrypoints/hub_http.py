@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -84,11 +84,6 @@ def _subscription(listener: Listener) -> dict[str, Any]:
     return {"id": listener.id, "callback": listener.callback, "query": listener.query}
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes for timezone-aware columns; they are UTC.
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _delivery(row: Any) -> dict[str, Any]:
     return {
         "id": str(row.id),
@@ -99,10 +94,10 @@ def _delivery(row: Any) -> dict[str, Any]:
         "attempts": row.attempts,
         "lastStatusCode": row.last_status_code,
         "lastError": row.last_error,
-        "createdAt": _utc(row.created_at),
-        "updatedAt": _utc(row.updated_at),
-        "nextAttemptAt": _utc(row.next_attempt_at) if row.status == PENDING else None,
-        "deliveredAt": _utc(row.delivered_at),
+        "createdAt": row.created_at,
+        "updatedAt": row.updated_at,
+        "nextAttemptAt": row.next_attempt_at if row.status == PENDING else None,
+        "deliveredAt": row.delivered_at,
     }
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, Integer, String, Table, Text
+from sqlalchemy import Column, Integer, String, Table, Text
 
-from netweave.runtime.db import json_column, messaging_tables, new_metadata
+from netweave.runtime.db import UtcDateTime, json_column, messaging_tables, new_metadata
 
 metadata = new_metadata()
 inbox, outbox = messaging_tables(metadata)
@@ -30,9 +30,9 @@ jobs = Table(
     Column("correlation_id", String(64)),
     Column("request_id", String(64)),
     Column("reconciles", String(36), index=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("deadline_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("deadline_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime()),
 )
 
 services = Table(
@@ -44,7 +44,7 @@ services = Table(
     json_column("devices", nullable=False),
     Column("state", String(20), nullable=False),
     Column("last_job_id", String(36)),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 sim_devices = Table(
@@ -52,7 +52,7 @@ sim_devices = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     json_column("running", nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 sim_delays = Table(
@@ -67,7 +67,7 @@ sim_pending = Table(
     "sim_pending",
     metadata,
     Column("job_id", String(36), primary_key=True),
-    Column("due_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("due_at", UtcDateTime(), nullable=False, index=True),
 )
 
 sim_faults = Table(

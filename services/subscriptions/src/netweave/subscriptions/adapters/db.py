@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -15,7 +14,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from netweave.runtime.db import json_column, messaging_tables, new_metadata
+from netweave.runtime.db import UtcDateTime, json_column, messaging_tables, new_metadata
 
 metadata = new_metadata()
 inbox, outbox = messaging_tables(metadata)
@@ -35,8 +34,8 @@ subscriptions = Table(
     Column("impact_cause", Text),
     Column("impact_cause_id", String(36)),
     Column("description", Text),
-    Column("start_date", DateTime(timezone=True)),
-    Column("end_date", DateTime(timezone=True)),
+    Column("start_date", UtcDateTime()),
+    Column("end_date", UtcDateTime()),
     json_column("inputs", nullable=False),
     json_column("pending_inputs"),
     json_column("block", nullable=False),
@@ -44,10 +43,10 @@ subscriptions = Table(
     json_column("pending_resources"),
     Column("nrm_id", String(64)),
     Column("reason", Text),
-    Column("last_validated_at", DateTime(timezone=True)),
+    Column("last_validated_at", UtcDateTime()),
     json_column("last_validation"),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 dependencies = Table(
@@ -68,7 +67,7 @@ history = Table(
     Column("event_type", String(200), nullable=False),
     Column("order_id", String(36)),
     Column("item_id", String(64)),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UtcDateTime(), nullable=False),
     Column("summary", Text, nullable=False),
     UniqueConstraint("subscription_id", "event_id"),
     Index("ix_history_subscription_occurred", "subscription_id", "occurred_at"),
@@ -83,6 +82,6 @@ settled_changes = Table(
     Column("subscription_id", String(36), nullable=False, index=True),
     Column("action", String(20), nullable=False),
     Column("outcome", String(20), nullable=False),
-    Column("settled_at", DateTime(timezone=True), nullable=False),
+    Column("settled_at", UtcDateTime(), nullable=False),
     PrimaryKeyConstraint("order_id", "item_id", "phase"),
 )
