@@ -55,6 +55,10 @@ class RunningStack:
         return f"http://127.0.0.1:{self.http_base + 3}"
 
     @property
+    def console(self) -> str:
+        return f"http://127.0.0.1:{self.http_base + 4}"
+
+    @property
     def nats_url(self) -> str:
         return f"nats://127.0.0.1:{self.nats_port}"
 

@@ -19,6 +19,7 @@ from netweave.cli import deploy_cmd, lab_cmd, lso_cmd, netbox_cmd, subscriptions
 from netweave.cli.busadmin import init_bus
 from netweave.cli.client import ApiRefused, NetweaveClient
 from netweave.cli.demo import DemoFailed, run_demo
+from netweave.cli.events_cmd import app as events_app
 from netweave.cli.labdemo import (
     LabDemoError,
     LabParts,
@@ -27,6 +28,7 @@ from netweave.cli.labdemo import (
     lab_stack,
     wait_for_adjacencies,
 )
+from netweave.cli.orders_cmd import app as orders_app
 from netweave.cli.stack import DEFAULT_HTTP_BASE, DEFAULT_NATS_PORT, Stack, StackConfig, StackError
 
 app = typer.Typer(help="netweave: an event-driven network service orchestrator.", no_args_is_help=True)
@@ -41,6 +43,8 @@ app.add_typer(
 app.add_typer(subscriptions_cmd.app, name="subscriptions")
 app.add_typer(lso_cmd.app, name="lso", help="A local orchestrator-lso (Ansible over HTTP) without Docker.")
 app.add_typer(deploy_cmd.app, name="deploy")
+app.add_typer(orders_app, name="orders")
+app.add_typer(events_app, name="events")
 
 console = Console()
 err = Console(stderr=True)
@@ -63,6 +67,9 @@ Postgres = Annotated[
         envvar="NETWEAVE_POSTGRES_URL",
         help="e.g. postgresql://postgres@127.0.0.1:5432 (one database per service)",
     ),
+]
+WithConsole = Annotated[
+    bool, typer.Option("--console/--no-console", help="also run the web console (http-port-base + 4)")
 ]
 
 
@@ -95,6 +102,8 @@ def _print_urls(stack: Stack) -> None:
     table.add_row("bus (NATS JetStream)", stack.nats_url)
     for name, url in stack.urls().items():
         table.add_row(name, url)
+    if stack.console_url:
+        table.add_row("web console", stack.console_url)
     order_api = stack.urls()["order-api"]
     table.add_row("TMF641 orders", f"{order_api}/tmf-api/serviceOrdering/v4/serviceOrder")
     table.add_row("API docs", f"{order_api}/docs")
@@ -140,10 +149,12 @@ def up(
     nats_port: NatsPort = DEFAULT_NATS_PORT,
     http_port_base: HttpBase = DEFAULT_HTTP_BASE,
     postgres: Postgres = None,
+    with_console: WithConsole = True,
 ) -> None:
     """Start nats-server, declare the bus, start the four services; Ctrl-C stops them."""
     _configure_cli_logging()
     stack = Stack(_stack_config(data_dir, nats_url, nats_port, http_port_base, postgres))
+    stack.config.console = with_console
     try:
         raise typer.Exit(asyncio.run(_run_until_signal(stack, None, keep_running=True)))
     except StackError as exc:
@@ -169,10 +180,12 @@ def demo(
             help="real parts: the FRR namespace lab (root), a local NetBox and LSO running the playbooks",
         ),
     ] = False,
+    with_console: WithConsole = True,
 ) -> None:
     """Start the stack, seed the inventory and run the lab scenario as orders."""
     _configure_cli_logging()
     config = _stack_config(data_dir, nats_url, nats_port, http_port_base, postgres)
+    config.console = with_console
 
     async def scenario(stack: Stack, parts: LabParts | None) -> int:
         urls = stack.urls()

@@ -52,6 +52,8 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("subscriptions", "netweave.subscriptions", "NETWEAVE_SUBSCRIPTIONS_", 3),
 )
 
+CONSOLE_MODULE = "netweave.console"
+
 DEFAULT_NATS_PORT = 4322  # 4222 is often taken by a system nats-server
 DEFAULT_HTTP_BASE = 8080
 
@@ -81,6 +83,8 @@ class StackConfig:
     """Default: 3 on a cluster of 3 or more nodes, else 1."""
     processes: int = 1
     """Processes per service; more than one needs ``postgres_url`` (they share a database)."""
+    console: bool = False
+    """Also run the web console, on the port after the services' (8084 by default)."""
 
     def port(self, spec: ServiceSpec, instance: int = 0) -> int:
         # Instance 0 keeps the documented ports; the others follow in blocks of four.
@@ -88,6 +92,10 @@ class StackConfig:
 
     def url(self, spec: ServiceSpec, instance: int = 0) -> str:
         return f"http://{self.host}:{self.port(spec, instance)}"
+
+    def console_spec(self) -> ServiceSpec:
+        # After every block of service processes, so more processes never take its port.
+        return ServiceSpec("console", CONSOLE_MODULE, "NETWEAVE_CONSOLE_", len(SERVICES) * self.processes)
 
     def replicas(self) -> int:
         if self.stream_replicas is not None:
@@ -195,6 +203,10 @@ class Stack:
     def urls(self) -> dict[str, str]:
         return {s.name: self.config.url(s) for s in SERVICES}
 
+    @property
+    def console_url(self) -> str | None:
+        return self.config.url(self.config.console_spec()) if self.config.console else None
+
     def _database_name(self, spec: ServiceSpec) -> str:
         return f"{self.config.database_prefix}_{spec.module.split('.')[-1]}"
 
@@ -233,12 +245,37 @@ class Stack:
         env.update(self.config.env)
         return env
 
+    def _console_env(self) -> dict[str, str]:
+        """The console calls the first process of each service; on the bus it is an observer."""
+        p = "NETWEAVE_CONSOLE_"
+        urls = self.urls()
+        env = {
+            **os.environ,
+            f"{p}ORDER_API_URL": urls["order-api"],
+            f"{p}INVENTORY_URL": urls["inventory"],
+            f"{p}PROVISIONER_URL": urls["provisioner"],
+            f"{p}SUBSCRIPTIONS_URL": urls["subscriptions"],
+            f"{p}NATS_URL": ",".join(self.nats_servers),
+            f"{p}HTTP_HOST": self.config.host,
+            f"{p}HTTP_PORT": str(self.config.port(self.config.console_spec())),
+            f"{p}LOG_FORMAT": "json",
+            f"{p}LOG_LEVEL": self.config.log_level,
+            f"{p}AUTH__DISABLED": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.update(self.config.env)
+        return env
+
     def _ports(self) -> list[tuple[str, int]]:
-        return [
+        ports = [
             (f"{s.name} ({self.config.port(s, i)})", self.config.port(s, i))
             for i in range(self.config.processes)
             for s in SERVICES
         ]
+        if self.config.console:
+            port = self.config.port(self.config.console_spec())
+            ports.append((f"console ({port})", port))
+        return ports
 
     def _check_ports(self) -> None:
         taken = [label for label, port in self._ports() if port_in_use(port)]
@@ -272,8 +309,18 @@ class Stack:
             # once it is ready rather than race it to create the same tables.
             self._write_state()
             await self.wait_ready()
+        if cfg.console:
+            await self._start_console()
         if cfg.restart:
             self._supervisor = asyncio.create_task(self._supervise())
+
+    async def _start_console(self) -> None:
+        spec = self.config.console_spec()
+        child = Child(spec, self._console_env(), self.config.data_dir / "logs" / "console.log")
+        self.children[child.key] = child
+        await self._spawn(child)
+        self._write_state()
+        await self.wait_ready()
 
     def _child(self, spec: ServiceSpec, instance: int) -> Child:
         child = Child(spec, self._env(spec, instance), Path(), instance)

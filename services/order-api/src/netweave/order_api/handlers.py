@@ -199,6 +199,21 @@ def _event_id(cause: CloudEvent, payload: EventPayload, discriminator: str) -> s
     return answer_id(cause.id, f"{payload.event_type()}:{discriminator}")
 
 
+async def _emit_answer(
+    uow: UnitOfWork, payload: EventPayload, order_id: str, cause: CloudEvent, discriminator: str
+) -> None:
+    """An event of this order caused by ``cause``, with an id that is the same on redelivery."""
+    await uow.emit(
+        make_event(
+            payload,
+            source=SOURCE,
+            causation=cause,
+            correlation_id=order_id,
+            event_id=_event_id(cause, payload, discriminator),
+        )
+    )
+
+
 async def _announce(uow: UnitOfWork, order: Order, transitions: list[Transition], cause: CloudEvent) -> None:
     by_id = {it.item_id: it for it in order.items}
     for t in transitions:
@@ -224,15 +239,7 @@ async def _announce(uow: UnitOfWork, order: Order, transitions: list[Transition]
                 reason=t.reason,
             )
         discriminator = f"{t.item_id or '-'}:{t.previous}:{t.state}"
-        await uow.emit(
-            make_event(
-                payload,
-                source=SOURCE,
-                causation=cause,
-                correlation_id=order.id,
-                event_id=_event_id(cause, payload, discriminator),
-            )
-        )
+        await _emit_answer(uow, payload, order.id, cause, discriminator)
 
 
 async def _release(uow: UnitOfWork, order: Order, released: list[Any], cause: CloudEvent) -> None:
@@ -248,15 +255,7 @@ async def _release(uow: UnitOfWork, order: Order, released: list[Any], cause: Cl
             customer_id=order.customer_id,
             characteristics=it.characteristics,
         )
-        await uow.emit(
-            make_event(
-                payload,
-                source=SOURCE,
-                causation=cause,
-                correlation_id=order.id,
-                event_id=_event_id(cause, payload, it.item_id),
-            )
-        )
+        await _emit_answer(uow, payload, order.id, cause, it.item_id)
 
 
 async def _advance(uow: UnitOfWork, order: Order, cause: CloudEvent, now: datetime) -> None:
@@ -401,15 +400,7 @@ async def _request_compensation(uow: UnitOfWork, order: Order, item_id: str, cau
         product_id=it.product_id,
         reason=order.reason or "order cancelled",
     )
-    await uow.emit(
-        make_event(
-            payload,
-            source=SOURCE,
-            causation=cause,
-            correlation_id=order.id,
-            event_id=_event_id(cause, payload, it.item_id),
-        )
-    )
+    await _emit_answer(uow, payload, order.id, cause, it.item_id)
 
 
 def _cancellation_summary(order: Order) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
@@ -458,15 +449,7 @@ async def _finish_cancellation(uow: UnitOfWork, order: Order, cause: CloudEvent,
         compensated_items=compensated,
         completed_items=completed,
     )
-    await uow.emit(
-        make_event(
-            payload,
-            source=SOURCE,
-            causation=cause,
-            correlation_id=order.id,
-            event_id=_event_id(cause, payload, state),
-        )
-    )
+    await _emit_answer(uow, payload, order.id, cause, state)
 
 
 async def cancel_order(

@@ -515,9 +515,11 @@ def ensure_frr_installed(progress: Progress | None = None) -> bool:
     packages = " ".join(LAB_PACKAGES)
     say(f"FRR or its tools are missing: installing {packages} from Debian (apt-get)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    # Another apt-get (a browser for the console tests, unattended upgrades) may hold the lock.
+    wait = ["-o", "DPkg::Lock::Timeout=600"]
     for argv in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", *LAB_PACKAGES],
+        ["apt-get", *wait, "update"],
+        ["apt-get", *wait, "install", "-y", "--no-install-recommends", *LAB_PACKAGES],
     ):
         result = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
         if result.returncode != 0:

@@ -44,6 +44,7 @@ import httpx
 from netweave.cli.harness import pythons
 from netweave.cli.harness.ports import free_port, port_in_use
 from netweave.cli.harness.pythons import Progress, clean_env, default_cache_dir, file_lock, quiet, uv_binary
+from netweave.cli.harness.state import pid_alive, read_json, write_private_json
 
 LSO_VERSION = "5.2.0"
 # ansible-core is not a dependency of orchestrator-lso, yet LSO runs its ansible-inventory
@@ -297,28 +298,15 @@ class LsoInstance:
         return cls(**values)
 
     def save_state(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.touch()
-        partial.chmod(0o600)  # before writing: it may hold the API key
-        partial.write_text(json.dumps(self.to_state(), indent=2) + "\n")
-        partial.rename(path)
+        write_private_json(path, self.to_state())
 
     @classmethod
     def load_state(cls, path: Path) -> LsoInstance | None:
+        state = read_json(path)
         try:
-            return cls.from_state(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
+            return cls.from_state(state) if isinstance(state, dict) else None
+        except (ValueError, KeyError, TypeError):
             return None
-
-
-def _pid_alive(pid: int) -> bool:
-    """Alive and not a zombie: a detached LSO is reaped by whoever adopted it, maybe late."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _is_our_lso(pid: int, data_dir: Path) -> bool:
@@ -328,7 +316,7 @@ def _is_our_lso(pid: int, data_dir: Path) -> bool:
         cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
     except OSError:
         return False
-    return _APP in cmdline and cwd == data_dir.resolve() and _pid_alive(pid)
+    return _APP in cmdline and cwd == data_dir.resolve() and pid_alive(pid)
 
 
 def _descendants(pid: int) -> list[tuple[int, str]]:
@@ -376,7 +364,7 @@ def _terminate(pid: int, process: subprocess.Popen[bytes] | None, signum: int, t
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             return
-        if process is None and not _pid_alive(pid):
+        if process is None and not pid_alive(pid):
             return
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):

@@ -46,6 +46,7 @@ import httpx
 from netweave.cli.harness import pythons
 from netweave.cli.harness.ports import free_port
 from netweave.cli.harness.pythons import Progress, clean_env, default_cache_dir, file_lock, quiet, uv_binary
+from netweave.cli.harness.state import pid_alive, read_json, write_private_json
 
 NETBOX_VERSION = "4.7.3"
 GUNICORN_VERSION = "26.2.0"
@@ -790,27 +791,15 @@ class NetBoxInstance:
         return cls(**values)
 
     def save_state(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(self.to_state(), indent=2))
-        partial.chmod(0o600)
-        partial.rename(path)
+        write_private_json(path, self.to_state())
 
     @classmethod
     def load_state(cls, path: Path) -> NetBoxInstance | None:
+        state = read_json(path)
         try:
-            return cls.from_state(json.loads(path.read_text()))
-        except (OSError, ValueError, KeyError, TypeError):
+            return cls.from_state(state) if isinstance(state, dict) else None
+        except (ValueError, KeyError, TypeError):
             return None
-
-
-def _pid_alive(pid: int) -> bool:
-    """Alive and not a zombie: a detached gunicorn is reaped by whoever adopted it, maybe late."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def _is_our_gunicorn(pid: int, root: Path) -> bool:
@@ -819,7 +808,7 @@ def _is_our_gunicorn(pid: int, root: Path) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
-    return "gunicorn" in cmdline and str(root) in cmdline and _pid_alive(pid)
+    return "gunicorn" in cmdline and str(root) in cmdline and pid_alive(pid)
 
 
 def _terminate_group(pid: int, process: subprocess.Popen[bytes] | None, timeout: float) -> None:
@@ -830,7 +819,7 @@ def _terminate_group(pid: int, process: subprocess.Popen[bytes] | None, timeout:
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             break
-        if process is None and not _pid_alive(pid):
+        if process is None and not pid_alive(pid):
             break
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
