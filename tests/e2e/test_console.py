@@ -38,8 +38,9 @@ def chromium() -> Path:
     """Debian's chromium; installed with apt-get on a fresh CI machine where we are root."""
     if not CHROMIUM.exists() and shutil.which("apt-get") and os.geteuid() == 0:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update"], check=False, env=env, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "chromium"], check=False, env=env, timeout=1200)
+        wait = ["-o", "DPkg::Lock::Timeout=600"]  # another apt-get may hold the lock
+        subprocess.run(["apt-get", *wait, "update"], check=False, env=env, timeout=900)
+        subprocess.run(["apt-get", *wait, "install", "-y", "chromium"], check=False, env=env, timeout=1800)
     if not CHROMIUM.exists():
         missing(f"{CHROMIUM} is missing: apt-get install -y chromium (as root)")
     return CHROMIUM

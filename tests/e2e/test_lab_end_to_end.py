@@ -32,6 +32,8 @@ from netweave.cli.labdemo import (
 from netweave.cli.scenario import backbone_order, circuit_order, subscription_of
 from netweave.cli.stack import Stack, StackConfig
 from tests.e2e.conftest import free_http_base
+from tests.fixtures.lso import install_lso_once
+from tests.fixtures.netbox import install_netbox_once
 from tests.fixtures.prereq import missing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.lab, pytest.mark.netbox, pytest.mark.lso]
@@ -77,6 +79,8 @@ async def real(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[RealSt
     data = tmp_path_factory.mktemp("real") / ".netweave"
     data.mkdir()
     try:
+        install_netbox_once()
+        install_lso_once()
         async with lab_parts(data, state_dir=data / "lab-state") as parts:
             bare = {r: await asyncio.to_thread(running_config, parts, r) for r in ROUTERS}
             config = StackConfig(data_dir=data, http_base_port=free_http_base(), nats_port=free_port())

@@ -224,6 +224,40 @@ async def test_a_circuit_gets_a_vni_and_a_vlan_per_tagged_sap(store: StoreUnderT
     assert err.code == "vlanOnUntaggedPort"
 
 
+async def test_concurrent_circuits_get_distinct_vnis_and_vlans(store: StoreUnderTest) -> None:
+    a_sub, _ = await add_node(store, "ams-pe")
+    b_sub, _ = await add_node(store, "lon-pe")
+    pa, _ = await add_port(store, a_sub, "eth4", mode="tagged")
+    pb, _ = await add_port(store, b_sub, "eth4", mode="tagged")
+
+    def circuit(n: int) -> Callable[[ResourceStore], Awaitable[CircuitResources]]:
+        req = CircuitRequest(f"L2P2P-{n}", "vpws", 10_000, (SapRequest(pa, None), SapRequest(pb, None)), "c")
+        return lambda s: s.allocate_circuit(f"o/c{n}", sid(), req)
+
+    circuits = await asyncio.gather(*(store(circuit(n)) for n in range(8)))
+    assert len({c.vni for c in circuits}) == 8
+    assert len({c.saps[0].vlan for c in circuits}) == 8
+    assert len({c.saps[1].vlan for c in circuits}) == 8
+
+
+async def test_two_circuits_on_one_untagged_port_at_once_one_wins(store: StoreUnderTest) -> None:
+    a_sub, _ = await add_node(store, "ams-pe")
+    b_sub, _ = await add_node(store, "lon-pe")
+    pa, _ = await add_port(store, a_sub, "eth3")
+    pb, _ = await add_port(store, b_sub, "eth4", mode="tagged")
+    saps = (SapRequest(pa, None), SapRequest(pb, None))
+    first = CircuitRequest("L2P2P-1", "vpws", 10_000, saps, "c1")
+    second = CircuitRequest("L2P2P-2", "vpws", 10_000, saps, "c2")
+    outcomes = await asyncio.gather(
+        store(lambda s: s.allocate_circuit("o/c1", sid(), first)),
+        store(lambda s: s.allocate_circuit("o/c2", sid(), second)),
+        return_exceptions=True,
+    )
+    errors = [o for o in outcomes if isinstance(o, AllocationError)]
+    assert len(errors) == 1, outcomes
+    assert errors[0].code == "portInUse"
+
+
 async def test_releasing_everything_gives_every_resource_back(store: StoreUnderTest) -> None:
     a_sub, _ = await add_node(store, "ams-pe")
     b_sub, _ = await add_node(store, "lon-pe")

@@ -32,7 +32,10 @@ log = logging.getLogger(__name__)
 
 
 class TransientError(Exception):
-    """Try again later: a dependency is down or busy. The message is redelivered."""
+    """Try again later: a dependency is down or busy, or an earlier event is still to come.
+
+    ``delay`` is the first retry's; later ones double (see ``retry_delay``).
+    """
 
     def __init__(self, message: str, *, delay: float | None = None) -> None:
         super().__init__(message)
@@ -149,6 +152,19 @@ Handler = Callable[[CloudEvent], Awaitable[None]]
 def redelivery_delay(deliveries: int) -> float:
     """Delay before the next attempt: 0.5 s, 1 s, 2 s, ... capped at 30 s."""
     return float(min(30.0, 0.5 * 2 ** max(0, deliveries - 1)))
+
+
+def retry_delay(exc: Exception, deliveries: int, ack_wait_seconds: float) -> float:
+    """How long a failed message waits before its next delivery.
+
+    A handler that waits for an earlier event (``TransientError`` with a delay) may be
+    waiting for one a dead replica still holds, which the server hands out again only
+    after ``ack_wait``: its delays double up to ``ack_wait``, so the attempts span several
+    of them before the message is given up on.
+    """
+    if isinstance(exc, TransientError) and exc.delay is not None:
+        return float(min(ack_wait_seconds, exc.delay * 2 ** max(0, deliveries - 1)))
+    return redelivery_delay(deliveries)
 
 
 class ConsumerRunner:
@@ -295,9 +311,7 @@ class ConsumerRunner:
             )
             await self._dead_letter(msg, f"{type(exc).__name__}: {exc}")
             return
-        delay = redelivery_delay(deliveries)
-        if isinstance(exc, TransientError) and exc.delay is not None:
-            delay = exc.delay
+        delay = retry_delay(exc, deliveries, self.definition.ack_wait_seconds)
         if transient:
             log.warning(
                 "transient failure, will retry",

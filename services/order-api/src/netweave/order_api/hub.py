@@ -29,7 +29,6 @@ from netweave.order_api.adapters.db import cancellations, order_items, orders
 from netweave.order_api.adapters.hub_db import Claimed, HubRepository, Listener, Notification, utcnow
 from netweave.order_api.adapters.webhook import Outcome
 from netweave.order_api.config import HubSettings
-from netweave.order_api.entrypoints.http import BASE_PATH, render_cancellation, render_order
 from netweave.order_api.hub_rules import (
     InvalidCallback,
     InvalidQuery,
@@ -41,6 +40,7 @@ from netweave.order_api.hub_rules import (
     retry_delay,
 )
 from netweave.order_api.notifications import Resources, build_notification, notification_type
+from netweave.order_api.rendering import BASE_PATH, render_cancellation, render_order
 from netweave.runtime.db import Database
 from netweave.runtime.outbox import UnitOfWork, UowFactory, process_once
 

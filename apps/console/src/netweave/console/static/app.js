@@ -664,7 +664,7 @@ function tmfOrder({ product, action, subscription, customer, externalId, descrip
   }
   const order = {
     relatedParty: [{ id: customer, role: "customer", "@referredType": "Organization", "@type": "RelatedParty" }],
-    serviceOrderItem: [{ id: "item", action, service }],
+    serviceOrderItem: [{ id: "1", action, service }],
   };
   if (externalId) order.externalId = externalId;
   if (description) order.description = description;

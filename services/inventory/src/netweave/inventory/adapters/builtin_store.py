@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import and_, delete, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from netweave.contracts.resources import (
@@ -82,6 +82,17 @@ class BuiltinStore:
     async def _insert(self, table: Any, **values: Any) -> int:
         result = await self.s.execute(insert(table).values(**values).returning(table.c.id))
         return int(result.scalar_one())
+
+    async def _lock_pool(self, pool: str) -> None:
+        """Serialise picks from a pool that has no row to lock (VNIs, the SAPs of a port).
+
+        Without it two inventory processes on PostgreSQL pick the same free number and one
+        fails on the unique constraint; SQLite's BEGIN IMMEDIATE serialises writers already.
+        """
+        if self.s.get_bind().dialect.name == "postgresql":
+            await self.s.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:pool))"), {"pool": f"netweave-inventory:{pool}"}
+            )
 
     async def _locked_prefix(self, role: str, version: int) -> str:
         rows = (
@@ -577,6 +588,7 @@ class BuiltinStore:
         return row
 
     async def _sap_vlan(self, iface: Any, sap: SapRequest) -> int | None:
+        await self._lock_pool(f"interface:{iface.id}")
         existing = await self._terminations_on(iface.id)
         where = f"{iface.device_name}:{iface.name}"
         if iface.mode == "untagged":
@@ -593,6 +605,7 @@ class BuiltinStore:
         return next(vid for vid in range(FIRST_AUTO_VLAN, 4095) if vid not in used)
 
     async def _next_vni(self) -> int:
+        await self._lock_pool("vni")
         used = set((await self.s.execute(select(db.l2vpns.c.identifier))).scalars().all())
         candidate = FIRST_VNI
         while candidate in used:

@@ -622,20 +622,29 @@ class _NetBox:
     def sap_users(self, iface: Any) -> list[Any]:
         """L2VPN terminations on an interface directly or on one of its VLANs."""
         users = list(self.api.vpn.l2vpn_terminations.filter(interface_id=iface.id))
-        group = self.api.ipam.vlan_groups.get(slug=f"nw-if-{iface.id}")
-        if group is not None:
+        for group in self._vlan_groups(f"nw-if-{iface.id}")[:1]:
             for vlan in self.api.ipam.vlans.filter(group_id=group.id):
                 users += list(self.api.vpn.l2vpn_terminations.filter(vlan_id=vlan.id))
         return users
 
+    def _vlan_groups(self, slug: str) -> list[Any]:
+        """Oldest first: the oldest is the port's group if two orders made one at once."""
+        return sorted(self.api.ipam.vlan_groups.filter(slug=slug), key=lambda g: int(g.id))
+
     def vlan_group(self, iface: Any) -> Any:
-        """One VLAN group per customer port: NetBox keeps (group, vid) unique for us."""
+        """One VLAN group per customer port: NetBox keeps (group, vid) unique for us.
+
+        NetBox does not keep an unscoped group's slug unique, so two orders on a new port
+        can each create one: both then use the oldest and the other is deleted by its maker.
+        """
         slug = f"nw-if-{iface.id}"
-        group = self.api.ipam.vlan_groups.get(slug=slug)
-        if group is not None:
-            return group
+        existing = self._vlan_groups(slug)
+        if existing:
+            return existing[0]
+        mine: Any = None
+        refusal: pynetbox.RequestError | None = None
         try:
-            return self.api.ipam.vlan_groups.create(
+            mine = self.api.ipam.vlan_groups.create(
                 {
                     "name": f"{iface.device.name} {iface.name} (nw-if-{iface.id})",
                     "slug": slug,
@@ -643,12 +652,14 @@ class _NetBox:
                 }
             )
         except pynetbox.RequestError as exc:
-            group = self.api.ipam.vlan_groups.get(slug=slug)  # made meanwhile by another order
-            if group is None:
-                raise AllocationError(
-                    "storeRefused", f"NetBox refused the VLAN group: {_error_text(exc)}"
-                ) from exc
-            return group
+            refusal = exc
+        groups = self._vlan_groups(slug)
+        if not groups:
+            reason = _error_text(refusal) if refusal else "it vanished"
+            raise AllocationError("storeRefused", f"NetBox refused the VLAN group: {reason}")
+        if mine is not None and int(mine.id) != int(groups[0].id):
+            mine.delete()
+        return groups[0]
 
     def add_sap(self, l2vpn: Any, sap: SapRequest, sub: str, key: str) -> None:
         iface = self.port_of(sap.port_subscription_id)

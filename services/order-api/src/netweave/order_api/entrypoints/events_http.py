@@ -26,10 +26,10 @@ from starlette.background import BackgroundTask
 
 from netweave.contracts.envelope import CloudEvent
 from netweave.contracts.streams import ORDERS
-from netweave.order_api.entrypoints.http import BASE_PATH
 from netweave.order_api.hub import load_notification
 from netweave.order_api.hub_rules import NOTIFICATION_TYPES
 from netweave.order_api.notifications import notification_type
+from netweave.order_api.rendering import BASE_PATH
 from netweave.runtime.auth import require
 from netweave.runtime.bus import Bus, TransientError
 from netweave.runtime.http import ApiError

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from netweave.order_api.adapters.hub_db import PENDING, HubRepository, Listener
-from netweave.order_api.entrypoints.http import BASE_PATH
 from netweave.order_api.hub import HubRefused, register_listener, unregister_listener
 from netweave.order_api.hub_rules import MAX_CALLBACK_LENGTH, SECRET_MIN_LENGTH
+from netweave.order_api.rendering import BASE_PATH
 from netweave.order_api.schemas import TmfError
 from netweave.runtime.auth import require
 from netweave.runtime.http import ApiError
