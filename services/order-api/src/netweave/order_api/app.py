@@ -49,6 +49,7 @@ def create_app(
     deliveries = _hub_deliveries(runtime, settings)
     notifications = partial(
         hub.queue_notifications,
+        db=runtime.db,
         uow_factory=runtime.unit_of_work,
         base_url=api.base_url,
         queued=deliveries.queued,

@@ -143,6 +143,7 @@ def _wanting(listeners: list[Listener], notification: dict[str, Any]) -> list[st
 async def queue_notifications(
     event: CloudEvent,
     *,
+    db: Database,
     uow_factory: UowFactory,
     base_url: str,
     queued: Callable[[], None],
@@ -153,6 +154,11 @@ async def queue_notifications(
     Deliveries wait ``settle_seconds``: events of one transaction are handled in parallel
     and queued in any order, and are sent in the order they happened once all are queued.
     """
+    async with db.session() as session:
+        if not await HubRepository(session).listeners():
+            # Nothing to queue, so no inbox row either: no write transaction per order event
+            # for the many installations that register no listener.
+            return
     count = 0
 
     async def effect(uow: UnitOfWork) -> None:

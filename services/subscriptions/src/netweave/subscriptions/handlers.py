@@ -84,7 +84,7 @@ class Projection:
         row = await self.get(subscription_id)
         if row is None:
             # Its creating event (order.item.released) is still on its way.
-            raise TransientError(f"subscription {subscription_id} not known yet", delay=1.0)
+            raise TransientError(f"subscription {subscription_id} not known yet", delay=0.25)
         return row
 
     async def set(self, subscription_id: str, **values: Any) -> None:
@@ -410,7 +410,7 @@ class Projection:
             await self.settle(act, status=row.status)
             return
         if row.resources is None:
-            raise TransientError(f"subscription {row.id}: activation before its resources", delay=1.0)
+            raise TransientError(f"subscription {row.id}: activation before its resources", delay=0.25)
         if S(row.status) != S.PROVISIONING:
             await self.note(row.id, f"activation ignored in status {row.status}", act.order_id, act.item_id)
             return
