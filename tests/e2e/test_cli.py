@@ -180,6 +180,21 @@ def test_the_graph_of_a_node_shows_the_port_and_the_circuit_using_it(
     assert {s["id"] for s in json.loads(listed.stdout)} == {lab["host1-port"], lab["host2-port"]}
 
 
+def test_a_router_is_found_by_its_name(shared_stack: RunningStack, lab: dict[str, str]) -> None:
+    by_id = netweave("subscriptions", "graph", lab["ams-pe"], *subs_api(shared_stack))
+    by_name = netweave("subscriptions", "graph", "ams-pe", *subs_api(shared_stack))
+    assert by_name.returncode == 0, by_name.stderr
+    assert by_name.stdout == by_id.stdout
+
+    users = netweave("subscriptions", "list", "--depends-on", "ams-pe", "-o", "json", *subs_api(shared_stack))
+    assert users.returncode == 0, users.stderr
+    assert {s["id"] for s in json.loads(users.stdout)} == {lab["host1-port"], lab["ams-par"], lab["circuit"]}
+
+    unknown = netweave("subscriptions", "show", "ams-pe-9", *subs_api(shared_stack))
+    assert unknown.returncode == 1
+    assert "no live subscription is called 'ams-pe-9'" in unknown.stderr
+
+
 async def _wait_for_line(stream: Any, text: str, timeout: float) -> None:
     async def read() -> None:
         while text not in (await stream.readline()).decode():

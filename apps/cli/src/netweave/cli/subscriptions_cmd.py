@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from netweave.cli.common import (
     EXIT_OK,
     Output,
     OutputFormat,
+    Refused,
     SubscriptionsUrl,
     Token,
     endpoints,
@@ -36,6 +38,26 @@ def _client(subscriptions: str | None, token: str | None) -> NetweaveClient:
     ep = endpoints(subscriptions=subscriptions, token=token)
     # The order API URL is unused here; the client wants one.
     return NetweaveClient(ep.order_api, ep.subscriptions, headers=ep.auth_headers())
+
+
+LIVE_STATES = "initial,provisioning,active,disabled,migrating"
+
+
+async def find_subscription(client: NetweaveClient, ref: str) -> str:
+    """The id of a subscription given by id or by what a person calls it (``ams-pe``, ``ams-pe:eth3``)."""
+    try:
+        return str(uuid.UUID(ref))
+    except ValueError:
+        pass
+    named = [s for s in await client.subscriptions(status=LIVE_STATES, limit="1000") if block_name(s) == ref]
+    if len(named) == 1:
+        return str(named[0]["id"])
+    if not named:
+        raise Refused(
+            f"no live subscription is called {ref!r}: give its id (see `netweave subscriptions list`)"
+        )
+    ids = ", ".join(str(s["id"]) for s in named)
+    raise Refused(f"{ref!r} names {len(named)} live subscriptions ({ids}): give the id")
 
 
 def _status(status: str) -> str:
@@ -156,6 +178,12 @@ def list_subscriptions(
     ] = None,
     state: Annotated[str | None, typer.Option("--state", help="e.g. active, or active,disabled")] = None,
     customer: Annotated[str | None, typer.Option("--customer", help="customer id")] = None,
+    depends_on: Annotated[
+        str | None,
+        typer.Option(
+            "--depends-on", help="only what uses this one, directly or not (id or name, e.g. ams-pe)"
+        ),
+    ] = None,
     impacted: Annotated[
         bool | None,
         typer.Option("--impacted/--not-impacted", help="only those a broken dependency impacts (or not)"),
@@ -177,6 +205,8 @@ def list_subscriptions(
     async def work() -> int:
         client = _client(subscriptions, token)
         try:
+            if depends_on:
+                params["depends_on"] = await find_subscription(client, depends_on)
             subs = await client.subscriptions(**params)
         finally:
             await client.aclose()
@@ -191,7 +221,7 @@ def list_subscriptions(
 
 @app.command("show")
 def show(
-    sub_id: Annotated[str, typer.Argument(metavar="ID")],
+    sub_id: Annotated[str, typer.Argument(metavar="ID|NAME", help="an id, or a name such as ams-pe")],
     output: Output = OutputFormat.table,
     subscriptions: SubscriptionsUrl = None,
     token: Token = None,
@@ -201,7 +231,7 @@ def show(
     async def work() -> int:
         client = _client(subscriptions, token)
         try:
-            sub = await client.subscription(sub_id)
+            sub = await client.subscription(await find_subscription(client, sub_id))
         finally:
             await client.aclose()
         if output is OutputFormat.json:
@@ -215,7 +245,7 @@ def show(
 
 @app.command("graph")
 def graph(
-    sub_id: Annotated[str, typer.Argument(metavar="ID")],
+    sub_id: Annotated[str, typer.Argument(metavar="ID|NAME", help="an id, or a name such as ams-pe")],
     output: Output = OutputFormat.table,
     subscriptions: SubscriptionsUrl = None,
     token: Token = None,
@@ -225,9 +255,10 @@ def graph(
     async def work() -> int:
         client = _client(subscriptions, token)
         try:
-            sub = await client.subscription(sub_id)
-            edges = await client.graph(sub_id)
-            names = await graph_names(client, sub_id, edges) if output is OutputFormat.table else {}
+            found = await find_subscription(client, sub_id)
+            sub = await client.subscription(found)
+            edges = await client.graph(found)
+            names = await graph_names(client, found, edges) if output is OutputFormat.table else {}
         finally:
             await client.aclose()
         if output is OutputFormat.json:
