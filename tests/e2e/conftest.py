@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -152,3 +153,26 @@ def shared_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSt
     with stack_up(tmp_path_factory.mktemp("stack"), SHARED_ENV) as stack:
         httpx.post(f"{stack.inventory}/inventory/seed", timeout=30).raise_for_status()
         yield stack
+
+
+ORDERS = "/tmf-api/serviceOrdering/v4/serviceOrder"
+FINAL_ORDER_STATES = ("completed", "failed", "partial", "cancelled", "rejected")
+
+
+def wait_order(client: httpx.Client, order_id: str, timeout: float = 90) -> dict[str, Any]:
+    """The order once final, or as it is when ``timeout`` runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = client.get(f"{ORDERS}/{order_id}").json()
+        if body["state"] in FINAL_ORDER_STATES or time.monotonic() > deadline:
+            return body
+        time.sleep(0.2)
+
+
+def complete_order(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """Submit an order and wait for it; it must complete."""
+    created = client.post(ORDERS, json=body)
+    assert created.status_code == 201, created.text
+    done = wait_order(client, created.json()["id"])
+    assert done["state"] == "completed", done
+    return done

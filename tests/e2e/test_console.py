@@ -22,13 +22,12 @@ import httpx
 import pytest
 
 from netweave.cli.scenario import backbone_order, order_item, subscription_of
-from tests.e2e.conftest import RunningStack, stack_up
+from tests.e2e.conftest import ORDERS, RunningStack, complete_order, stack_up
 from tests.fixtures.prereq import missing
 
 pytestmark = [pytest.mark.e2e]
 
 CHROMIUM = Path("/usr/bin/chromium")
-ORDERS = "/tmf-api/serviceOrdering/v4/serviceOrder"
 SCREENSHOTS = Path(__file__).parents[2] / "test-artifacts" / "screenshots"
 L2P2P = "L2 point-to-point 10G unprotected"
 
@@ -60,23 +59,6 @@ def browser(chromium: Path) -> Iterator[Any]:
             launched.close()
 
 
-def _wait_order(client: httpx.Client, order_id: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = client.get(f"{ORDERS}/{order_id}").json()
-        if body["state"] in ("completed", "failed", "partial", "cancelled") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.2)
-
-
-def _complete(client: httpx.Client, order: dict[str, Any]) -> dict[str, Any]:
-    created = client.post(ORDERS, json=order)
-    assert created.status_code == 201, created.text
-    done = _wait_order(client, created.json()["id"])
-    assert done["state"] == "completed", done
-    return done
-
-
 def _wait_http(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -96,7 +78,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningStack
         _wait_http(f"{stack.console}/health/ready")
         httpx.post(f"{stack.inventory}/inventory/seed", timeout=30).raise_for_status()
         with httpx.Client(base_url=stack.order_api, timeout=30) as client:
-            backbone = _complete(client, backbone_order())
+            backbone = complete_order(client, backbone_order())
         subs = {
             k: subscription_of(backbone, k) for k in ("ams-pe", "par-p", "lon-pe", "host1-port", "host2-port")
         }
@@ -210,7 +192,7 @@ def test_an_l2_point_to_point_ordered_in_the_form_completes_live(
     expect(state).to_have_text("inProgress", timeout=15_000)
     expect(page.get_by_test_id("live")).to_have_text("live")
     expect(state).to_have_text("completed", timeout=60_000)
-    item = page.locator("[data-item=item]")
+    item = page.locator("[data-item='1']")
     expect(item.get_by_test_id("item-state")).to_have_text("completed")
     expect(item.locator(".timeline li[data-state=inProgress]")).to_have_count(1)
     expect(item.locator(".timeline li[data-state=completed]")).to_have_count(1)
@@ -272,7 +254,7 @@ def test_refusals_show_next_to_the_field_they_concern(
 ) -> None:
     stack, subs = lab
     with httpx.Client(base_url=stack.order_api, timeout=30) as client:
-        port = subscription_of(_complete(client, _port_order(subs["ams-pe"], "eth7")), "port")
+        port = subscription_of(complete_order(client, _port_order(subs["ams-pe"], "eth7")), "port")
         page = tab.open("/new")
         expect = _expect()
         _fill_l2p2p(page, "initech", "ams-pe:eth7", "lon-pe:eth3")
@@ -291,7 +273,7 @@ def test_refusals_show_next_to_the_field_they_concern(
 
         # The port chosen goes away while the form is open: the order API refuses, and
         # says why next to the SAP's port.
-        _complete(client, _terminate_order(port))
+        complete_order(client, _terminate_order(port))
     page.get_by_role("button", name="Submit the order").click()
     error = _sap(page, 1).locator("[data-error-for='saps.0.port']")
     expect(error).to_contain_text(

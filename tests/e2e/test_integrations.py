@@ -22,7 +22,7 @@ import yaml
 
 from netweave.cli.scenario import order_item
 from netweave.contracts.asyncapi import asyncapi_document
-from tests.e2e.conftest import RunningStack, stack_up
+from tests.e2e.conftest import RunningStack, stack_up, wait_order
 from tests.fixtures.webhook import Received, Receiver, webhook_receiver
 
 pytestmark = [pytest.mark.e2e]
@@ -61,15 +61,6 @@ def submit(client: httpx.Client, external_id: str) -> str:
     response = client.post(f"{BASE}/serviceOrder", json=node_order(external_id))
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
-
-
-def wait_final(client: httpx.Client, order_id: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        order: dict[str, Any] = client.get(f"{BASE}/serviceOrder/{order_id}").json()
-        if order["state"] in ("completed", "failed", "partial", "cancelled") or time.monotonic() > deadline:
-            return order
-        time.sleep(0.2)
 
 
 def listen(client: httpx.Client, callback: str, query: str) -> dict[str, Any]:
@@ -123,7 +114,7 @@ def test_each_listener_gets_what_its_query_selects(stack: RunningStack, receiver
         )
         everything = listen(client, f"{receiver.url}/all", f"event.serviceOrder.externalId={marker}")
         order_id = submit(client, marker)
-        assert wait_final(client, order_id)["state"] == "completed"
+        assert wait_order(client, order_id)["state"] == "completed"
         [done] = receiver.wait_for(lambda r: r.path.endswith("/completed"))
         receiver.wait_for(lambda r: r.path.endswith("/all") and _completed(r))
         time.sleep(2.0)  # anything else would have come by now

@@ -14,28 +14,9 @@ import httpx
 import pytest
 
 from netweave.cli.scenario import backbone_order, circuit_order, subscription_of
-from tests.e2e.conftest import RunningStack, stack_up
+from tests.e2e.conftest import RunningStack, complete_order, stack_up
 
 pytestmark = [pytest.mark.e2e]
-
-ORDERS = "/tmf-api/serviceOrdering/v4/serviceOrder"
-
-
-def wait_order(client: httpx.Client, order_id: str, timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        body: dict[str, Any] = client.get(f"{ORDERS}/{order_id}").json()
-        if body["state"] in ("completed", "failed", "partial", "cancelled") or time.monotonic() > deadline:
-            return body
-        time.sleep(0.2)
-
-
-def submit(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    created = client.post(ORDERS, json=body)
-    assert created.status_code == 201, created.text
-    done = wait_order(client, created.json()["id"])
-    assert done["state"] == "completed", done
-    return done
 
 
 def change(action: str, sub: str, product: str, **chars: Any) -> dict[str, Any]:
@@ -49,12 +30,12 @@ def _lab(tmp: Path, env: dict[str, str]) -> Iterator[tuple[RunningStack, dict[st
     with stack_up(tmp, env) as stack:
         httpx.post(f"{stack.inventory}/inventory/seed", timeout=30).raise_for_status()
         with httpx.Client(base_url=stack.order_api, timeout=30) as client:
-            backbone = submit(client, backbone_order())
+            backbone = complete_order(client, backbone_order())
             subs = {
                 k: subscription_of(backbone, k)
                 for k in ("ams-pe", "par-p", "lon-pe", "ams-par", "par-lon", "host1-port", "host2-port")
             }
-            circuit = submit(client, circuit_order(subs["host1-port"], subs["host2-port"]))
+            circuit = complete_order(client, circuit_order(subs["host1-port"], subs["host2-port"]))
             subs["circuit"] = subscription_of(circuit, "circuit")
         yield stack, subs
 
@@ -152,7 +133,7 @@ def test_drift_on_a_router_impacts_everything_above_it_and_heals(lab: Any) -> No
     assert {s["id"] for s in impacted} == {subs["ams-par"], subs["host1-port"], subs["circuit"]}
     # Re-provisioning the router (a modify that changes nothing) puts the network back.
     with httpx.Client(base_url=stack.order_api, timeout=30) as client:
-        submit(client, change("modify", subs["ams-pe"], "node-frr"))
+        complete_order(client, change("modify", subs["ams-pe"], "node-frr"))
     assert _wait(stack, subs["ams-pe"], "in_sync", True)["in_sync"] is True
     for user in ("ams-par", "host1-port", "circuit"):
         assert _wait(stack, subs[user], "dependency_state", "ok")["dependency_state"] == "ok", user
@@ -163,10 +144,12 @@ def test_drift_on_a_router_impacts_everything_above_it_and_heals(lab: Any) -> No
 def test_a_rebuild_from_the_streams_equals_the_live_projection(quiet_lab: Any, tmp_path: Path) -> None:
     stack, subs = quiet_lab
     with httpx.Client(base_url=stack.order_api, timeout=30) as client:
-        submit(client, change("modify", subs["host2-port"], "port-10g", description="host2 (moved rack)"))
-        submit(client, change("modify", subs["par-lon"], "core-link-10g", isis_metric=50))
-        submit(client, change("delete", subs["circuit"], "l2-p2p-10g"))
-        submit(client, change("delete", subs["host1-port"], "port-10g"))
+        complete_order(
+            client, change("modify", subs["host2-port"], "port-10g", description="host2 (moved rack)")
+        )
+        complete_order(client, change("modify", subs["par-lon"], "core-link-10g", isis_metric=50))
+        complete_order(client, change("delete", subs["circuit"], "l2-p2p-10g"))
+        complete_order(client, change("delete", subs["host1-port"], "port-10g"))
     # A drift found and healed, so the history holds verdicts and impacts too.
     httpx.post(
         f"{stack.provisioner}/provisioning/sim/devices/lon-pe/drift",
@@ -175,7 +158,7 @@ def test_a_rebuild_from_the_streams_equals_the_live_projection(quiet_lab: Any, t
     httpx.post(f"{stack.subscriptions}/subscriptions/reconcile").raise_for_status()
     assert _wait(stack, subs["par-lon"], "dependency_state", "impacted")["dependency_state"] == "impacted"
     with httpx.Client(base_url=stack.order_api, timeout=30) as client:
-        submit(client, change("modify", subs["lon-pe"], "node-frr"))
+        complete_order(client, change("modify", subs["lon-pe"], "node-frr"))
     assert _wait(stack, subs["par-lon"], "dependency_state", "ok")["dependency_state"] == "ok"
     time.sleep(1)
     rebuilt = tmp_path / "rebuilt.db"
