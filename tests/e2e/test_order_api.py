@@ -243,7 +243,7 @@ def test_malformed_and_impossible_orders_are_refused_with_a_reason(shared_stack:
 def test_deleting_what_others_depend_on_is_refused_with_their_names(shared_stack: RunningStack) -> None:
     with api(shared_stack) as client:
         subs = backbone(client)
-        delete_node = {
+        delete_node: dict[str, Any] = {
             "id": "d",
             "action": "delete",
             "service": {"id": subs["a"], "serviceSpecification": {"id": "node-frr"}},

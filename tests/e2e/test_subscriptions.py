@@ -20,9 +20,10 @@ pytestmark = [pytest.mark.e2e]
 
 
 def change(action: str, sub: str, product: str, **chars: Any) -> dict[str, Any]:
-    item = {"id": "x", "action": action, "service": {"id": sub, "serviceSpecification": {"id": product}}}
+    service: dict[str, Any] = {"id": sub, "serviceSpecification": {"id": product}}
     if chars:
-        item["service"]["serviceCharacteristic"] = [{"name": k, "value": v} for k, v in chars.items()]
+        service["serviceCharacteristic"] = [{"name": k, "value": v} for k, v in chars.items()]
+    item = {"id": "x", "action": action, "service": service}
     return {"relatedParty": [{"id": "noc", "role": "customer"}], "serviceOrderItem": [item]}
 
 

@@ -234,7 +234,7 @@ async def test_what_keeps_failing_lands_in_the_dead_letter_stream_with_the_reaso
             return True
 
         await _run_until(runner, dead_lettered)
-        record = json.loads((await nc.jetstream().get_last_msg("DEADLETTER", subject)).data)
+        record = json.loads((await nc.jetstream().get_last_msg("DEADLETTER", subject)).data or b"")
     finally:
         await nc.close()
     assert record["reason"] == "ValueError: no such router"

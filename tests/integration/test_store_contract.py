@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
@@ -101,6 +102,10 @@ async def add_port(
     sub = sid()
     res = await store(lambda s: s.allocate_port(f"o/{sub}", sub, port_req(node_sub, interface, mode)))
     return sub, res
+
+
+async def _release(s: ResourceStore, *, sub: str) -> tuple[str, ...]:
+    return await s.release(sub)
 
 
 async def refusal(store: StoreUnderTest, step: Callable[[ResourceStore], Awaitable[Any]]) -> AllocationError:
@@ -275,7 +280,7 @@ async def test_releasing_everything_gives_every_resource_back(store: StoreUnderT
     err = await refusal(store, lambda s: s.release(a_sub))
     assert err.code == "inUse"
     for sub in (circuit_sub, pa, pb, link_sub, a_sub, b_sub):
-        released = await store(lambda s, sub=sub: s.release(sub))
+        released = await store(partial(_release, sub=sub))
         assert released, f"{sub} released nothing"
     assert await store(lambda s: s.release(a_sub)) == ()
     # Everything is back: the same orders get the same first resources again.

@@ -81,7 +81,7 @@ def test_jwts_are_checked_for_signature_issuer_audience_expiry_and_scope() -> No
     client = app_with(settings)
 
     def get(tok: str) -> int:
-        return client.get("/orders", headers={"Authorization": f"Bearer {tok}"}).status_code
+        return int(client.get("/orders", headers={"Authorization": f"Bearer {tok}"}).status_code)
 
     assert get(token(SECRET)) == 200
     assert get(token("another-secret-of-enough-length-xxxxxxxx")) == 401
