@@ -10,7 +10,6 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from netweave.cli.common import OutputFormat
 from netweave.cli.harness import lab
 
 app = typer.Typer(
@@ -29,11 +29,6 @@ app = typer.Typer(
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 TopologyOption = Annotated[

@@ -12,7 +12,6 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -22,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from netweave.cli.common import OutputFormat
 from netweave.cli.harness import lso as harness
 from netweave.cli.harness import pythons
 
@@ -37,11 +37,6 @@ err_console = Console(stderr=True, soft_wrap=True)
 DEFAULT_DATA_DIR = Path(".netweave/lso")
 DEFAULT_PLAYBOOKS_DIR = Path("ansible")
 STATE_FILE = "state.json"
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 DataDirOption = Annotated[

@@ -13,7 +13,6 @@ import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, Any
@@ -23,6 +22,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from netweave.cli.common import OutputFormat
 from netweave.cli.harness import netbox as nb
 from netweave.cli.harness import pythons
 
@@ -37,11 +37,6 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 DEFAULT_DATA_DIR = Path(".netweave/netbox")
 STATE_FILE = "state.json"
-
-
-class OutputFormat(StrEnum):
-    table = "table"
-    json = "json"
 
 
 DataDirOption = Annotated[
