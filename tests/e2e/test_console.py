@@ -372,6 +372,35 @@ def test_modify_starts_from_the_subscription_page(
     tab.shot("modify-order")
 
 
+def test_terminate_starts_from_the_subscription_page_and_says_why_when_refused(
+    tab: Page, lab: tuple[RunningStack, dict[str, str]]
+) -> None:
+    stack, subs = lab
+    # A router that live subscriptions use: the confirmation shows the order API's refusal.
+    page = tab.open(f"/subscriptions/{subs['lon-pe']}")
+    expect = _expect()
+    confirm = page.get_by_role("group", name="Confirm termination")
+    page.get_by_role("button", name="Terminate…").click()
+    confirm.get_by_role("button", name="Keep it").click()
+    expect(confirm).to_be_hidden()
+    page.get_by_role("button", name="Terminate…").click()
+    confirm.get_by_role("button", name="Yes, order the termination").click()
+    expect(confirm.get_by_role("alert")).to_contain_text("cannot be deleted while 2 active subscription(s)")
+
+    # A port nothing uses: the termination is an order, followed live to completion.
+    with httpx.Client(base_url=stack.order_api, timeout=30) as client:
+        port = subscription_of(complete_order(client, _port_order(subs["lon-pe"], "eth10")), "port")
+    page = tab.open(f"/subscriptions/{port}")
+    page.get_by_role("button", name="Terminate…").click()
+    page.get_by_role("group", name="Confirm termination").get_by_role(
+        "button", name="Yes, order the termination"
+    ).click()
+    expect(page.get_by_test_id("order-state")).to_have_text("completed", timeout=60_000)
+    page = tab.open(f"/subscriptions/{port}")
+    expect(page.get_by_role("button", name="Terminate…")).to_be_disabled()
+    tab.shot("subscription-terminated")
+
+
 def test_an_order_not_started_yet_is_cancelled_from_its_page(
     tab: Page, lab: tuple[RunningStack, dict[str, str]]
 ) -> None:
