@@ -34,11 +34,11 @@ from netweave.order_api.hub_rules import (
     check_callback,
     delivery_headers,
     parse_query,
-    retry_delay,
     signature,
     signature_is_valid,
 )
 from netweave.order_api.notifications import Resources, build_notification
+from netweave.runtime.backoff import doubling_delay
 from netweave.runtime.http import ApiError
 
 API = "http://orders.example/tmf-api/serviceOrdering/v4"
@@ -172,7 +172,7 @@ def test_a_receiver_verifies_the_headers_it_got() -> None:
 
 
 def test_retries_back_off_exponentially_up_to_a_cap() -> None:
-    delays = [retry_delay(n, first=1.0, cap=30.0) for n in range(1, 8)]
+    delays = [doubling_delay(n, first=1.0, cap=30.0) for n in range(1, 8)]
     assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
 
 

@@ -26,6 +26,7 @@ from nats.js.api import PubAck
 
 from netweave.contracts.envelope import CloudEvent
 from netweave.contracts.streams import ConsumerDef, dead_letter_subject
+from netweave.runtime.backoff import doubling_delay
 from netweave.runtime.logging import log_context
 
 log = logging.getLogger(__name__)
@@ -151,7 +152,7 @@ Handler = Callable[[CloudEvent], Awaitable[None]]
 
 def redelivery_delay(deliveries: int) -> float:
     """Delay before the next attempt: 0.5 s, 1 s, 2 s, ... capped at 30 s."""
-    return float(min(30.0, 0.5 * 2 ** max(0, deliveries - 1)))
+    return doubling_delay(deliveries, first=0.5, cap=30.0)
 
 
 def retry_delay(exc: Exception, deliveries: int, ack_wait_seconds: float) -> float:
@@ -163,7 +164,7 @@ def retry_delay(exc: Exception, deliveries: int, ack_wait_seconds: float) -> flo
     of them before the message is given up on.
     """
     if isinstance(exc, TransientError) and exc.delay is not None:
-        return float(min(ack_wait_seconds, exc.delay * 2 ** max(0, deliveries - 1)))
+        return doubling_delay(deliveries, first=exc.delay, cap=ack_wait_seconds)
     return redelivery_delay(deliveries)
 
 

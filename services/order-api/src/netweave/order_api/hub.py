@@ -37,10 +37,10 @@ from netweave.order_api.hub_rules import (
     delivery_headers,
     new_secret,
     parse_query,
-    retry_delay,
 )
 from netweave.order_api.notifications import Resources, build_notification, notification_type
 from netweave.order_api.rendering import BASE_PATH, render_cancellation, render_order
+from netweave.runtime.backoff import doubling_delay
 from netweave.runtime.db import Database
 from netweave.runtime.outbox import UnitOfWork, UowFactory, process_once
 
@@ -318,7 +318,7 @@ class DeliveryWorker:
                     extra={"listener": delivery.listener_id, "event": delivery.event_id},
                 )
             else:
-                delay = retry_delay(
+                delay = doubling_delay(
                     delivery.attempts,
                     first=self.settings.backoff_first_seconds,
                     cap=self.settings.backoff_max_seconds,

@@ -199,11 +199,6 @@ def delivery_headers(secret: str, event_id: str, event_type: str, body: bytes, n
 # --- retries ------------------------------------------------------------------------------
 
 
-def retry_delay(attempts: int, *, first: float, cap: float) -> float:
-    """Seconds before the next attempt after ``attempts`` failed ones: first, 2x, 4x ... capped."""
-    return float(min(cap, first * 2 ** max(0, attempts - 1)))
-
-
 def accepted(status: int | None) -> bool:
     """A receiver takes a notification with any 2xx; anything else is tried again."""
     return status is not None and 200 <= status < 300
