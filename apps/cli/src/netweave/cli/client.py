@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 ORDERING = "/tmf-api/serviceOrdering/v4"
+SUBSCRIPTION_PAGE = 1000  # the subscriptions API's largest page
 FINAL_STATES = {"completed", "failed", "partial", "cancelled", "rejected"}
 
 
@@ -170,6 +171,15 @@ class NetweaveClient:
 
     async def subscriptions(self, **params: str) -> list[dict[str, Any]]:
         return list(_json(await self.subs.get("/subscriptions", params=params)))
+
+    async def all_subscriptions(self, **filters: str) -> list[dict[str, Any]]:
+        """Every subscription matching ``filters``, page by page."""
+        found: list[dict[str, Any]] = []
+        while True:
+            page = await self.subscriptions(**filters, limit=str(SUBSCRIPTION_PAGE), offset=str(len(found)))
+            found += page
+            if len(page) < SUBSCRIPTION_PAGE:
+                return found
 
     async def subscription(self, sub_id: str) -> dict[str, Any]:
         return dict(_json(await self.subs.get(f"/subscriptions/{sub_id}")))

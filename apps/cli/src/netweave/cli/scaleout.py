@@ -145,16 +145,6 @@ async def wait_all_final(clients: Clients, order_ids: list[str], timeout: float)
     return final
 
 
-async def _all_subscriptions(client: NetweaveClient) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for offset in itertools.count(0, 1000):
-        page = await client.subscriptions(limit="1000", offset=str(offset))
-        found += page
-        if len(page) < 1000:
-            return found
-    return found
-
-
 async def _allocations(stack: Stack) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=stack.urls()["inventory"], timeout=60) as http:
         response = await http.get("/inventory/allocations")
@@ -264,7 +254,7 @@ async def run_scale_out(
         )
         problems += [f"{n} orders ended {s}" for s, n in states.items() if s != "completed"]
         problems += check_resources(
-            final, await _all_subscriptions(clients.first()), await _allocations(stack)
+            final, await clients.first().all_subscriptions(), await _allocations(stack)
         )
         timings["total_seconds"] = time.monotonic() - t0
         return ScaleOutResult(orders, dict(states), problems, killed, timings)

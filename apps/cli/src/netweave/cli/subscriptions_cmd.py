@@ -49,7 +49,7 @@ async def find_subscription(client: NetweaveClient, ref: str) -> str:
         return str(uuid.UUID(ref))
     except ValueError:
         pass
-    named = [s for s in await client.subscriptions(status=LIVE_STATES, limit="1000") if block_name(s) == ref]
+    named = [s for s in await client.all_subscriptions(status=LIVE_STATES) if block_name(s) == ref]
     if len(named) == 1:
         return str(named[0]["id"])
     if not named:
@@ -117,8 +117,8 @@ def graph_tree(sub: dict[str, Any], graph: dict[str, Any], names: dict[str, str]
 
 
 async def graph_names(client: NetweaveClient, sub_id: str, graph: dict[str, Any]) -> dict[str, str]:
-    """Names of everything in the graph: its users in one request, what it uses one by one (few)."""
-    users = await client.subscriptions(depends_on=sub_id, limit="1000")
+    """Names of everything in the graph: its users in pages of a thousand, what it uses one by one (few)."""
+    users = await client.all_subscriptions(depends_on=sub_id)
     used = [await client.subscription(i) for i in graph.get("depends_on_transitive", [])]
     return {s["id"]: block_name(s) for s in [*users, *used]}
 
