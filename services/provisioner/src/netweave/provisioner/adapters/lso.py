@@ -44,7 +44,12 @@ class LsoDriver:
         timeout: float = 30.0,
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        self._client = httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout, headers=headers)
+        # LSO's uvicorn closes an idle connection after 5 s; a POST sent on one it has just
+        # closed fails with a ReadError, so idle connections are dropped well before that.
+        limits = httpx.Limits(keepalive_expiry=2.0)
+        self._client = httpx.AsyncClient(
+            base_url=url.rstrip("/"), timeout=timeout, headers=headers, limits=limits
+        )
         self.callback_base = callback_base.rstrip("/")
         self.lab = lab
 
